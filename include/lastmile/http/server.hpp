@@ -1,0 +1,715 @@
+#pragma once
+// The HTTP/1.1 server core: Asio acceptor + N event loops (one thread each), one
+// coroutine per connection, requests parsed by request_parser (llhttp, strict).
+//
+//  - keep-alive and pipelining: requests on a connection are answered in order, one
+//    at a time; bytes of the next request wait in the connection's buffer;
+//  - limits and timeouts from server_options: an absolute deadline for the request
+//    head (slowloris), one for the body, an idle keep-alive timeout; none applies
+//    while a handler runs, so streams (SSE, WebSocket, held polls) live as long as
+//    they like;
+//  - connection caps in total (503) and per client IP (429);
+//  - a router with path parameters, 404/405 with JSON bodies; an authenticator hook
+//    called for every request of a route that asks for it;
+//  - streaming responses (chunked) and protocol upgrades (the handler keeps the
+//    stream and the bytes already read);
+//  - graceful shutdown: stop accepting, close idle connections, let requests in
+//    flight finish, signal streaming handlers (exchange::wait_shutdown), and force
+//    everything closed after a grace period.
+#include <lastmile/auth/claims.hpp>
+#include <lastmile/http/request.hpp>
+#include <lastmile/http/request_parser.hpp>
+#include <lastmile/http/response.hpp>
+#include <lastmile/http/router.hpp>
+#include <lastmile/http/stream.hpp>
+#include <lastmile/http/url.hpp>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/ssl/context.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace lastmile::http {
+
+using namespace std::chrono_literals;
+
+struct tls_options {
+  std::string cert_file;  // PEM certificate chain
+  std::string key_file;   // PEM private key
+};
+
+struct server_options {
+  parser_limits limits{};                             // header 16 KiB, body 1 MiB, target 8 KiB
+  std::chrono::milliseconds header_timeout = 10s;     // first byte of a request -> end of its head
+  std::chrono::milliseconds body_timeout = 30s;       // end of head -> end of body
+  std::chrono::milliseconds idle_timeout = 30s;       // keep-alive connection between requests
+  std::chrono::milliseconds shutdown_grace = 5s;      // in-flight work may finish within this
+  std::size_t max_connections = 10'000;               // beyond: 503
+  std::size_t max_connections_per_ip = 1'000;         // beyond: 429
+  unsigned threads = 0;                               // event loops; 0: one per core
+  std::optional<tls_options> tls;                     // https when set
+};
+
+// What an authenticator decides for a request: allow (with optional claims) or an
+// HTTP error (401/403) with a JSON error code and message.
+struct auth_outcome {
+  int status = 0;  // 0: allowed
+  std::string code;
+  std::string message;
+  std::optional<auth::claims> claims;
+
+  static auth_outcome allow(std::optional<auth::claims> c = std::nullopt) {
+    return {0, {}, {}, std::move(c)};
+  }
+  static auth_outcome deny(int status, std::string code, std::string message) {
+    return {status, std::move(code), std::move(message), std::nullopt};
+  }
+};
+using authenticator = std::function<auth_outcome(const request&)>;
+
+struct route_options {
+  bool authenticate = true;  // run the server's authenticator (if one is set) first
+};
+
+struct server_stats {
+  std::atomic<std::uint64_t> connections_total{0};
+  std::atomic<std::int64_t> connections_current{0};
+  std::atomic<std::uint64_t> connections_rejected{0};
+  std::atomic<std::uint64_t> requests_total{0};
+  std::array<std::atomic<std::uint64_t>, 600> responses_by_status{};
+
+  void count_response(int status) noexcept {
+    if (status >= 100 && status < 600) responses_by_status[status].fetch_add(1, std::memory_order_relaxed);
+  }
+};
+
+class server;
+class exchange;
+using handler = std::function<asio::awaitable<void>(exchange&)>;
+
+namespace detail {
+class connection;
+struct route_entry {
+  handler fn;
+  route_options options;
+};
+}  // namespace detail
+
+// One request and its response, handed to a route's handler.
+class exchange {
+ public:
+  const request& req() const noexcept { return req_; }
+  std::optional<std::string_view> param(std::string_view name) const noexcept {
+    for (const auto& [k, v] : params_)
+      if (k == name) return std::string_view(v);
+    return std::nullopt;
+  }
+  const query_params& query() const noexcept { return query_; }
+  const std::optional<auth::claims>& claims() const noexcept { return claims_; }
+  const asio::ip::address& remote_address() const noexcept;
+  asio::any_io_executor get_executor();
+  http::stream& stream();
+
+  // Whether the connection stays open after this response.
+  bool keep_alive() const noexcept;
+  void close_after_response() noexcept { close_ = true; }
+  bool responded() const noexcept { return responded_; }
+  int status() const noexcept { return status_; }
+
+  // A complete response with a Content-Length body.
+  asio::awaitable<std::error_code> respond(int status, std::string_view body,
+                                           std::string_view content_type = "application/json",
+                                           header_list headers = {});
+  // {"error":code,"message":message}
+  asio::awaitable<std::error_code> respond_error(int status, std::string_view code,
+                                                 std::string_view message, header_list headers = {});
+
+  // A streaming response: the head now, then body parts as they come. HTTP/1.1
+  // uses chunked framing; an HTTP/1.0 client gets a body ended by closing.
+  asio::awaitable<std::error_code> begin_stream(int status, header_list headers);
+  // Writes parts as one gather write (one chunk).
+  asio::awaitable<std::error_code> write_body(std::span<const asio::const_buffer> parts);
+  asio::awaitable<std::error_code> write_body(std::string_view data) {
+    asio::const_buffer b(data.data(), data.size());
+    co_return co_await write_body(std::span<const asio::const_buffer>(&b, 1));
+  }
+  asio::awaitable<void> end_stream();
+
+  // For protocol upgrades: the raw head bytes to send yourself, then the stream is
+  // yours until the handler returns (the connection closes then).
+  asio::awaitable<std::error_code> write_raw(std::string_view bytes);
+  void mark_upgraded() noexcept { upgraded_ = true; responded_ = true; }
+  // Bytes received after this request (pipelined data, or the upgraded protocol's).
+  std::string take_buffered();
+
+  // Completes when the peer closes the connection (or on error). Bytes the peer
+  // sends meanwhile are kept for the next request. Cancellable (use with ||).
+  asio::awaitable<void> wait_peer_closed();
+  // Completes when the server begins a graceful shutdown. Cancellable.
+  asio::awaitable<void> wait_shutdown();
+  bool shutting_down() const noexcept;
+
+ private:
+  friend class detail::connection;
+  explicit exchange(detail::connection& c) : conn_(c) {}
+  detail::connection& conn_;
+  request req_;
+  std::vector<std::pair<std::string_view, std::string>> params_;
+  query_params query_;
+  std::optional<auth::claims> claims_;
+  bool responded_ = false;
+  bool streaming_ = false;
+  bool chunked_ = false;
+  bool upgraded_ = false;
+  bool close_ = false;
+  int status_ = 0;
+  std::string scratch_;
+};
+
+namespace detail {
+
+// Everything connections share with their server.
+struct server_core {
+  server_options options;
+  router<route_entry> routes;
+  authenticator auth;
+  server_stats stats;
+  std::optional<asio::ssl::context> tls;
+  std::atomic<bool> draining{false};
+  std::mutex ip_mutex;
+  std::unordered_map<std::string, std::size_t> per_ip;  // client address -> open connections
+};
+
+// Per event loop: the loop and the connections it runs (touched only on its thread).
+struct loop {
+  asio::io_context ctx{1};
+  std::unordered_set<connection*> connections;
+  std::vector<char> receive_buffer = std::vector<char>(64 * 1024);  // shared by the loop's reads
+  std::span<char> scratch() noexcept { return receive_buffer; }
+};
+
+class connection : public std::enable_shared_from_this<connection> {
+ public:
+  connection(server_core& core, loop& lp, stream s, asio::ip::address remote)
+      : core_(core), loop_(lp), stream_(std::move(s)), remote_(std::move(remote)),
+        parser_(core.options.limits), deadline_(stream_.get_executor()),
+        shutdown_signal_(stream_.get_executor()) {
+    shutdown_signal_.expires_at(asio::steady_timer::time_point::max());
+    deadline_.expires_at(asio::steady_timer::time_point::max());
+  }
+
+  asio::awaitable<void> run() {
+    loop_.connections.insert(this);
+    auto self = shared_from_this();
+    asio::co_spawn(stream_.get_executor(), watchdog(self), asio::detached);
+    co_await serve();
+    stream_.close();
+    alive_ = false;
+    deadline_.cancel();
+    loop_.connections.erase(this);
+  }
+
+  // Called on this connection's loop when the server starts draining.
+  void begin_drain() {
+    if (phase_ == phase::idle && buffer_.empty()) stream_.cancel();  // nothing in flight: close now
+    shutdown_signal_.cancel();
+  }
+  void force_close() { stream_.close(); shutdown_signal_.cancel(); }
+
+ private:
+  friend class lastmile::http::exchange;
+  enum class phase : std::uint8_t { idle, head, body, handling };
+
+  void arm(std::chrono::milliseconds d) { deadline_.expires_after(d); }
+  void disarm() { deadline_.expires_at(asio::steady_timer::time_point::max()); }
+
+  // Fires when the current deadline passes: cancels the pending read; serve() sees
+  // timed_out_ and answers 408 if a request had started.
+  asio::awaitable<void> watchdog(std::shared_ptr<connection> self) {
+    while (alive_) {
+      std::error_code ec;
+      co_await deadline_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (!alive_) break;
+      if (deadline_.expiry() <= asio::steady_timer::clock_type::now()) {
+        timed_out_ = true;
+        disarm();
+        stream_.cancel();
+      }
+    }
+  }
+
+  asio::awaitable<void> serve() {
+    if (stream_.is_tls()) {
+      arm(core_.options.header_timeout);
+      if (co_await stream_.handshake()) co_return;
+    }
+    bool first = true;
+    for (;;) {
+      parser_.reset();
+      phase_ = phase::idle;
+      continue_sent_ = false;
+      arm(first ? core_.options.header_timeout : core_.options.idle_timeout);
+      first = false;
+      if (!co_await read_request()) co_return;
+      if (parser_.failed()) {
+        const auto& err = parser_.error();
+        co_await send_error_and_close(err.status, err.code, err.message);
+        co_return;
+      }
+      disarm();
+      phase_ = phase::handling;
+      core_.stats.requests_total.fetch_add(1, std::memory_order_relaxed);
+      exchange ex(*this);
+      ex.req_ = parser_.take();
+      co_await dispatch(ex);
+      if (ex.upgraded_ || ex.streaming_ || !ex.keep_alive() || !stream_.is_open()) {
+        if (!ex.upgraded_ && stream_.is_open()) co_await graceful_close();
+        co_return;
+      }
+    }
+  }
+
+  // Reads until the parser has a complete request or failed. false: the connection
+  // is done (closed by the peer, timed out, or draining while idle).
+  asio::awaitable<bool> read_request() {
+    for (;;) {
+      if (!buffer_.empty()) {
+        std::size_t used = parser_.feed(buffer_.data(), buffer_.size());
+        buffer_.erase(0, used);
+        if (parser_.started() && phase_ == phase::idle) {
+          phase_ = phase::head;
+          arm(core_.options.header_timeout);
+        }
+        if (parser_.headers_complete() && phase_ == phase::head) {
+          phase_ = phase::body;
+          arm(core_.options.body_timeout);
+          if (!parser_.complete() && parser_.get().expect_continue && !continue_sent_) {
+            continue_sent_ = true;
+            std::error_code ec;
+            co_await stream_.write(asio::buffer(std::string_view("HTTP/1.1 100 Continue\r\n\r\n")), ec);
+            if (ec) co_return false;
+          }
+        }
+        if (parser_.complete() || parser_.failed()) co_return true;
+      }
+      if (core_.draining && phase_ == phase::idle) co_return false;
+      std::error_code ec;
+      co_await stream_.read_append(buffer_, loop_.scratch(), ec);
+      if (ec) {
+        if (timed_out_ && phase_ != phase::idle) co_await send_error_and_close(408, "timeout", "request not received in time");
+        co_return false;
+      }
+    }
+  }
+
+  asio::awaitable<void> dispatch(exchange& ex) {
+    const auto& req = ex.req_;
+    auto m = core_.routes.match(req.method, req.path());
+    if (!m) {
+      int st = m.http_status();
+      header_list h;
+      if (st == 405) h.emplace_back("Allow", m.allow);
+      const char* code = st == 404 ? "not_found" : st == 405 ? "method_not_allowed" : "bad_request";
+      const char* msg = st == 404 ? "no such resource" : st == 405 ? "method not allowed for this resource" : "malformed path";
+      co_await ex.respond_error(st, code, msg, std::move(h));
+      co_return;
+    }
+    ex.params_ = std::move(m.params);
+    if (auto q = parse_query(req.query())) {
+      ex.query_ = std::move(*q);
+    } else {
+      co_await ex.respond_error(400, "bad_request", "malformed query string");
+      co_return;
+    }
+    if (m.handler->options.authenticate && core_.auth) {
+      auto outcome = core_.auth(req);
+      if (outcome.status != 0) {
+        header_list h;
+        if (outcome.status == 401) h.emplace_back("WWW-Authenticate", "Bearer");
+        co_await ex.respond_error(outcome.status, outcome.code, outcome.message, std::move(h));
+        co_return;
+      }
+      ex.claims_ = std::move(outcome.claims);
+    }
+    bool failed = false;
+    try {
+      co_await m.handler->fn(ex);
+    } catch (const std::exception&) {
+      failed = true;  // handlers should not throw; never take the server down for it
+    }
+    if (!ex.responded_) {
+      if (failed || !ex.streaming_) co_await ex.respond_error(500, "internal", "the handler produced no response");
+      ex.close_ = true;
+    } else if (failed) {
+      ex.close_ = true;
+    }
+  }
+
+  asio::awaitable<void> send_error_and_close(int status, std::string_view code, std::string_view message) {
+    std::string out = json_error_response(status, code, message, true);
+    core_.stats.count_response(status);
+    std::error_code ec;
+    co_await stream_.write(asio::buffer(out), ec);
+    if (!ec) co_await graceful_close();
+  }
+
+  // Half-close, then drain what the peer still sends for a moment, so our last
+  // response is not destroyed by a TCP reset when unread data is pending.
+  asio::awaitable<void> graceful_close() {
+    stream_.shutdown_send();
+    arm(500ms);
+    timed_out_ = false;
+    std::size_t drained = 0;
+    std::string sink;
+    while (!timed_out_ && drained < 256 * 1024) {
+      std::error_code ec;
+      drained += co_await stream_.read_append(sink, loop_.scratch(), ec);
+      sink.clear();
+      if (ec) break;
+    }
+    stream_.close();
+  }
+
+  server_core& core_;
+  loop& loop_;
+  http::stream stream_;
+  asio::ip::address remote_;
+  request_parser parser_;
+  std::string buffer_;  // received, not yet parsed
+  asio::steady_timer deadline_;
+  asio::steady_timer shutdown_signal_;
+  phase phase_ = phase::idle;
+  bool timed_out_ = false;
+  bool alive_ = true;
+  bool continue_sent_ = false;
+};
+
+}  // namespace detail
+
+// --- exchange ---------------------------------------------------------------
+
+inline const asio::ip::address& exchange::remote_address() const noexcept { return conn_.remote_; }
+inline asio::any_io_executor exchange::get_executor() { return conn_.stream_.get_executor(); }
+inline http::stream& exchange::stream() { return conn_.stream_; }
+inline bool exchange::keep_alive() const noexcept {
+  return req_.keep_alive && !close_ && !conn_.core_.draining.load(std::memory_order_relaxed);
+}
+inline bool exchange::shutting_down() const noexcept { return conn_.core_.draining.load(); }
+
+inline asio::awaitable<std::error_code> exchange::respond(int status, std::string_view body,
+                                                         std::string_view content_type, header_list headers) {
+  response_head head;
+  head.status = status;
+  head.headers = std::move(headers);
+  if (!content_type.empty()) head.headers.emplace_back("Content-Type", std::string(content_type));
+  head.close = !keep_alive();
+  if (!head.close && req_.version_major == 1 && req_.version_minor == 0)
+    head.headers.emplace_back("Connection", "keep-alive");  // HTTP/1.0 closes unless told
+  head.framing = body_framing::content_length;
+  head.content_length = body.size();
+  scratch_.clear();
+  append_head(scratch_, head);
+  responded_ = true;
+  status_ = status;
+  conn_.core_.stats.count_response(status);
+  std::array<asio::const_buffer, 2> bufs{asio::buffer(scratch_), asio::buffer(body.data(), body.size())};
+  std::error_code ec;
+  co_await conn_.stream_.write(bufs, ec);
+  if (ec) close_ = true;
+  co_return ec;
+}
+
+inline asio::awaitable<std::error_code> exchange::respond_error(int status, std::string_view code,
+                                                               std::string_view message, header_list headers) {
+  std::string body = json_error_body(code, message);
+  co_return co_await respond(status, body, "application/json", std::move(headers));
+}
+
+inline asio::awaitable<std::error_code> exchange::begin_stream(int status, header_list headers) {
+  response_head head;
+  head.status = status;
+  head.headers = std::move(headers);
+  chunked_ = req_.version_major == 1 && req_.version_minor >= 1;
+  head.framing = chunked_ ? body_framing::chunked : body_framing::none;
+  head.close = !chunked_;
+  scratch_.clear();
+  append_head(scratch_, head);
+  responded_ = true;
+  streaming_ = true;
+  status_ = status;
+  conn_.core_.stats.count_response(status);
+  std::error_code ec;
+  co_await conn_.stream_.write(asio::buffer(scratch_), ec);
+  co_return ec;
+}
+
+inline asio::awaitable<std::error_code> exchange::write_body(std::span<const asio::const_buffer> parts) {
+  std::size_t total = 0;
+  for (auto& p : parts) total += p.size();
+  std::error_code ec;
+  if (total == 0) co_return ec;
+  if (!chunked_) {
+    co_await conn_.stream_.write(parts, ec);
+    co_return ec;
+  }
+  scratch_.clear();
+  append_chunk_header(scratch_, total);  // "<hex>\r\n"
+  std::vector<asio::const_buffer> bufs;
+  bufs.reserve(parts.size() + 2);
+  bufs.push_back(asio::buffer(scratch_));
+  bufs.insert(bufs.end(), parts.begin(), parts.end());
+  bufs.push_back(asio::buffer(std::string_view("\r\n")));
+  co_await conn_.stream_.write(bufs, ec);
+  co_return ec;
+}
+
+inline asio::awaitable<void> exchange::end_stream() {
+  std::error_code ec;
+  if (chunked_) co_await conn_.stream_.write(asio::buffer(last_chunk), ec);
+  close_ = true;
+}
+
+inline asio::awaitable<std::error_code> exchange::write_raw(std::string_view bytes) {
+  std::error_code ec;
+  co_await conn_.stream_.write(asio::buffer(bytes.data(), bytes.size()), ec);
+  co_return ec;
+}
+
+inline std::string exchange::take_buffered() { return std::exchange(conn_.buffer_, {}); }
+
+inline asio::awaitable<void> exchange::wait_peer_closed() {
+  // Read into the connection buffer (pipelined bytes are kept) up to a bound.
+  constexpr std::size_t keep_at_most = 64 * 1024;
+  std::string dropped;
+  for (;;) {
+    std::error_code ec;
+    auto& into = conn_.buffer_.size() < keep_at_most ? conn_.buffer_ : dropped;
+    co_await conn_.stream_.read_append(into, conn_.loop_.scratch(), ec);
+    if (ec) co_return;
+    dropped.clear();
+  }
+}
+
+inline asio::awaitable<void> exchange::wait_shutdown() {
+  if (shutting_down()) co_return;
+  std::error_code ec;
+  co_await conn_.shutdown_signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+}
+
+// --- server -----------------------------------------------------------------
+
+class server {
+ public:
+  explicit server(server_options opts = {}) : core_(std::make_unique<detail::server_core>()) {
+    core_->options = std::move(opts);
+    unsigned n = core_->options.threads ? core_->options.threads : std::max(1u, std::thread::hardware_concurrency());
+    for (unsigned i = 0; i < n; ++i) loops_.push_back(std::make_unique<detail::loop>());
+    grace_timer_.emplace(loops_[0]->ctx);
+    if (core_->options.tls) {
+      core_->tls.emplace(asio::ssl::context::tls_server);
+      auto& ctx = *core_->tls;
+      ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                      asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                      asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+      ctx.use_certificate_chain_file(core_->options.tls->cert_file);  // throws with a reason
+      ctx.use_private_key_file(core_->options.tls->key_file, asio::ssl::context::pem);
+    }
+  }
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+  ~server() {
+    if (!threads_.empty()) {
+      shutdown();
+      wait();
+    }
+  }
+
+  // Registers a route: `GET /topics/{topic}/events`. Call before start().
+  server& route(std::string method, std::string_view pattern, handler h, route_options o = {}) {
+    core_->routes.add(std::move(method), pattern, detail::route_entry{std::move(h), o});
+    return *this;
+  }
+  server& set_authenticator(authenticator a) {
+    core_->auth = std::move(a);
+    return *this;
+  }
+  // Runs when shutdown() begins (e.g. hub.shutdown(), so waiting streams end).
+  server& on_shutdown(std::function<void()> f) {
+    shutdown_hooks_.push_back(std::move(f));
+    return *this;
+  }
+
+  std::error_code listen(const std::string& host, std::uint16_t port) {
+    std::error_code ec;
+    auto addr = asio::ip::make_address(host, ec);
+    if (ec) return ec;
+    asio::ip::tcp::endpoint ep(addr, port);
+    acceptor_.emplace(loops_[0]->ctx);
+    acceptor_->open(ep.protocol(), ec);
+    if (!ec) acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_->bind(ep, ec);
+    if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) acceptor_.reset();
+    return ec;
+  }
+  asio::ip::tcp::endpoint local_endpoint() const { return acceptor_->local_endpoint(); }
+  bool is_tls() const noexcept { return core_->tls.has_value(); }
+
+  // Starts the event-loop threads and accepting. Returns at once.
+  void start() {
+    asio::co_spawn(loops_[0]->ctx, accept_loop(), asio::detached);
+    for (auto& lp : loops_) {
+      guards_.emplace_back(asio::make_work_guard(lp->ctx));
+      threads_.emplace_back([&ctx = lp->ctx] { ctx.run(); });
+    }
+  }
+  // Blocks until the server has stopped.
+  void wait() {
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+  }
+
+  // Graceful shutdown; thread-safe and idempotent. Returns at once; wait() blocks.
+  void shutdown() {
+    if (core_->draining.exchange(true)) return;
+    for (auto& hook : shutdown_hooks_) hook();
+    asio::post(loops_[0]->ctx, [this] {
+      if (acceptor_) {
+        std::error_code ignored;
+        acceptor_->close(ignored);
+      }
+    });
+    for (auto& lp : loops_)
+      asio::post(lp->ctx, [lp = lp.get()] {
+        for (auto* c : lp->connections) c->begin_drain();
+      });
+    // The loops end when their work does. The grace timer ends early when the last
+    // connection closes; if it fires, what is left is closed, then abandoned.
+    asio::post(loops_[0]->ctx, [this] {
+      guards_.clear();
+      grace_timer_->expires_after(core_->options.shutdown_grace);
+      grace_timer_->async_wait([this](std::error_code ec) {
+        if (ec) return;  // cancelled: every connection closed in time
+        for (auto& lp : loops_)
+          asio::post(lp->ctx, [lp = lp.get()] {
+            for (auto* c : lp->connections) c->force_close();
+          });
+        grace_timer_->expires_after(1s);
+        grace_timer_->async_wait([this](std::error_code) {
+          for (auto& lp : loops_) lp->ctx.stop();
+        });
+      });
+      if (core_->stats.connections_current.load() == 0) grace_timer_->cancel();
+    });
+  }
+
+  const server_stats& stats() const noexcept { return core_->stats; }
+  const server_options& options() const noexcept { return core_->options; }
+  std::size_t loop_count() const noexcept { return loops_.size(); }
+
+ private:
+  asio::awaitable<void> accept_loop() {
+    std::size_t next = 0;
+    while (acceptor_ && acceptor_->is_open()) {
+      auto& lp = *loops_[next++ % loops_.size()];
+      asio::ip::tcp::socket sock(lp.ctx);
+      std::error_code ec;
+      co_await acceptor_->async_accept(sock, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) {
+        if (!acceptor_->is_open() || ec == asio::error::operation_aborted) break;
+        // Out of descriptors or similar: back off briefly instead of spinning.
+        asio::steady_timer t(loops_[0]->ctx, 10ms);
+        co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        continue;
+      }
+      sock.set_option(asio::ip::tcp::no_delay(true), ec);
+      auto remote = sock.remote_endpoint(ec).address();
+      int reject = admit(remote);
+      if (reject) {
+        core_->stats.connections_rejected.fetch_add(1, std::memory_order_relaxed);
+        asio::co_spawn(lp.ctx, refuse(std::move(sock), reject, core_->tls.has_value()), asio::detached);
+        continue;
+      }
+      core_->stats.connections_total.fetch_add(1, std::memory_order_relaxed);
+      core_->stats.connections_current.fetch_add(1, std::memory_order_relaxed);
+      http::stream s = core_->tls ? http::stream(std::move(sock), *core_->tls) : http::stream(std::move(sock));
+      auto conn = std::make_shared<detail::connection>(*core_, lp, std::move(s), remote);
+      asio::co_spawn(lp.ctx, [this, conn, remote]() -> asio::awaitable<void> {
+        co_await conn->run();
+        release(*core_, remote);
+        if (core_->stats.connections_current.fetch_sub(1) == 1 && core_->draining)
+          asio::post(loops_[0]->ctx, [this] { grace_timer_->cancel(); });  // the last one: done early
+      }, asio::detached);
+    }
+  }
+
+  // 0: admitted (and counted); else the status to refuse with.
+  int admit(const asio::ip::address& remote) {
+    auto& o = core_->options;
+    if (static_cast<std::size_t>(core_->stats.connections_current.load()) >= o.max_connections) return 503;
+    std::lock_guard lock(core_->ip_mutex);
+    auto& n = core_->per_ip[remote.to_string()];
+    if (n >= o.max_connections_per_ip) {
+      if (n == 0) core_->per_ip.erase(remote.to_string());
+      return 429;
+    }
+    ++n;
+    return 0;
+  }
+  static void release(detail::server_core& core, const asio::ip::address& remote) {
+    std::lock_guard lock(core.ip_mutex);
+    auto it = core.per_ip.find(remote.to_string());
+    if (it != core.per_ip.end() && --it->second == 0) core.per_ip.erase(it);
+  }
+
+  static asio::awaitable<void> refuse(asio::ip::tcp::socket sock, int status, bool tls) {
+    // Over a cap: plain text on a TLS port would be garbage, so on TLS we just close;
+    // on plain HTTP the client gets a JSON reason.
+    std::error_code ec;
+    if (tls) {
+      sock.close(ec);
+      co_return;
+    }
+    std::string out = json_error_response(status, status == 503 ? "unavailable" : "rate_limited",
+                                          status == 503 ? "too many connections" : "too many connections from this address",
+                                          true);
+    co_await asio::async_write(sock, asio::buffer(out), asio::redirect_error(asio::use_awaitable, ec));
+    sock.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+    asio::steady_timer t(sock.get_executor(), 200ms);
+    co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    sock.close(ec);
+  }
+
+  std::unique_ptr<detail::server_core> core_;
+  std::vector<std::unique_ptr<detail::loop>> loops_;
+  std::optional<asio::ip::tcp::acceptor> acceptor_;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
+  std::vector<std::thread> threads_;
+  std::vector<std::function<void()>> shutdown_hooks_;
+  std::optional<asio::steady_timer> grace_timer_;  // on loop 0
+};
+
+}  // namespace lastmile::http

@@ -1,0 +1,110 @@
+#pragma once
+// A connection's byte stream: plain TCP or TLS over TCP. Sessions (HTTP, SSE,
+// WebSocket) are written once against this type instead of being templated twice.
+#include <asio/buffer.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/ssl/stream.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/write.hpp>
+
+#include <span>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <variant>
+
+namespace lastmile::http {
+
+class stream {
+ public:
+  using tcp = asio::ip::tcp;
+  using tls_stream = asio::ssl::stream<tcp::socket>;
+
+  explicit stream(tcp::socket s) : s_(std::in_place_index<0>, std::move(s)) {
+    std::error_code ignored;
+    std::get<0>(s_).non_blocking(true, ignored);  // read_append reads synchronously after a wait
+  }
+  stream(tcp::socket s, asio::ssl::context& ctx) : s_(std::in_place_index<1>, std::move(s), ctx) {}
+
+  bool is_tls() const noexcept { return s_.index() == 1; }
+  tcp::socket& socket() noexcept {
+    return is_tls() ? std::get<1>(s_).next_layer() : std::get<0>(s_);
+  }
+  asio::any_io_executor get_executor() { return socket().get_executor(); }
+
+  // TLS: the server side of the handshake (no-op for plain TCP).
+  asio::awaitable<std::error_code> handshake() {
+    std::error_code ec;
+    if (is_tls())
+      co_await std::get<1>(s_).async_handshake(asio::ssl::stream_base::server,
+                                                asio::redirect_error(asio::use_awaitable, ec));
+    co_return ec;
+  }
+
+  // Reads what is available and appends it to `dst`. Plain TCP waits for
+  // readability and then reads into `scratch` (one buffer per event loop, shared by
+  // all its connections), so an idle connection holds no receive buffer of its own.
+  // TLS decrypts straight into `dst`.
+  asio::awaitable<std::size_t> read_append(std::string& dst, std::span<char> scratch, std::error_code& ec) {
+    ec = {};
+    if (is_tls()) {
+      constexpr std::size_t tls_chunk = 16 * 1024;  // one TLS record
+      std::size_t old = dst.size();
+      dst.resize(old + tls_chunk);
+      std::size_t n = co_await std::get<1>(s_).async_read_some(
+          asio::buffer(dst.data() + old, tls_chunk), asio::redirect_error(asio::use_awaitable, ec));
+      dst.resize(old + n);
+      co_return n;
+    }
+    auto& sock = std::get<0>(s_);
+    for (;;) {
+      co_await sock.async_wait(tcp::socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return 0;
+      std::size_t n = sock.read_some(asio::buffer(scratch.data(), scratch.size()), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) continue;  // spurious wake-up
+      if (ec) co_return 0;
+      dst.append(scratch.data(), n);
+      co_return n;
+    }
+  }
+
+  template <class MutableBuffers>
+  asio::awaitable<std::size_t> read_some(MutableBuffers buffers, std::error_code& ec) {
+    ec = {};
+    if (is_tls())
+      co_return co_await std::get<1>(s_).async_read_some(buffers, asio::redirect_error(asio::use_awaitable, ec));
+    co_return co_await std::get<0>(s_).async_read_some(buffers, asio::redirect_error(asio::use_awaitable, ec));
+  }
+
+  // Writes all of `buffers` (a gather write: one syscall when the socket takes it).
+  template <class ConstBuffers>
+  asio::awaitable<std::size_t> write(ConstBuffers buffers, std::error_code& ec) {
+    ec = {};
+    if (is_tls())
+      co_return co_await asio::async_write(std::get<1>(s_), buffers, asio::redirect_error(asio::use_awaitable, ec));
+    co_return co_await asio::async_write(std::get<0>(s_), buffers, asio::redirect_error(asio::use_awaitable, ec));
+  }
+
+  // Cancels pending reads and writes (timeouts, shutdown).
+  void cancel() noexcept {
+    std::error_code ignored;
+    socket().cancel(ignored);
+  }
+  void shutdown_send() noexcept {
+    std::error_code ignored;
+    socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+  void close() noexcept {
+    std::error_code ignored;
+    socket().shutdown(tcp::socket::shutdown_both, ignored);
+    socket().close(ignored);
+  }
+  bool is_open() noexcept { return socket().is_open(); }
+
+ private:
+  std::variant<tcp::socket, tls_stream> s_;
+};
+
+}  // namespace lastmile::http
