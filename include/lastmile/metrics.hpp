@@ -204,6 +204,14 @@ class registry {
     series_for(name, help, metric_type::gauge, labels, &fn);
   }
 
+  // A counter whose value is `fn()` at render time, for counts kept elsewhere (e.g.
+  // the HTTP server's own atomics). Same rules as add_gauge_callback.
+  void add_counter_callback(std::string_view name, std::string_view help,
+                            std::initializer_list<label> labels, std::function<double()> fn) {
+    if (!fn) throw std::invalid_argument("metrics: empty counter callback");
+    series_for(name, help, metric_type::counter, labels, &fn);
+  }
+
   // The exposition text: families in registration order, each with one HELP and one
   // TYPE line followed by its series in registration order.
   std::string render() const {

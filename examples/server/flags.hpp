@@ -1,0 +1,124 @@
+#pragma once
+// Command-line flags of lastmile-server (see docs/server.md). Strict: an unknown
+// flag, a missing or malformed value is a one-line reason, never a guess.
+#include <lastmile/core/error.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <iterator>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace lastmile_server {
+
+struct options {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;
+  std::string log = "memory";
+  std::size_t retention = 100'000;
+  double heartbeat_seconds = 15;
+  std::optional<std::string> auth_secret;
+  std::vector<std::string> allow_origins;  // empty: any
+  std::optional<std::string> tls_cert, tls_key;
+  unsigned threads = 0;  // 0: one event loop per core
+  bool help = false;
+};
+
+inline constexpr std::string_view usage =
+    "usage: lastmile-server [--listen HOST:PORT] [--log memory] [--retention N]\n"
+    "                       [--heartbeat SECONDS] [--auth-secret SECRET]\n"
+    "                       [--allow-origin ORIGIN]... [--tls-cert PEM --tls-key PEM]\n"
+    "                       [--threads N]\n";
+
+namespace detail {
+template <class T>
+bool parse_number(std::string_view s, T& out) {
+  if (s.empty()) return false;
+  auto r = std::from_chars(s.data(), s.data() + s.size(), out);
+  return r.ec == std::errc{} && r.ptr == s.data() + s.size();
+}
+
+inline bool parse_listen(std::string_view v, options& o) {
+  auto colon = v.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return false;
+  std::string_view host = v.substr(0, colon), port = v.substr(colon + 1);
+  if (host.front() == '[') {
+    if (host.size() < 3 || host.back() != ']') return false;
+    host = host.substr(1, host.size() - 2);
+  }
+  unsigned p = 0;
+  if (!parse_number(port, p) || p > 65535) return false;
+  o.host = std::string(host);
+  o.port = static_cast<std::uint16_t>(p);
+  return true;
+}
+}  // namespace detail
+
+// Returns the options, or the one-line reason they are wrong.
+inline std::variant<options, std::string> parse_flags(const std::vector<std::string_view>& args) {
+  options o;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string_view flag = args[i];
+    std::optional<std::string_view> inline_value;
+    if (auto eq = flag.find('='); flag.starts_with("--") && eq != std::string_view::npos) {
+      inline_value = flag.substr(eq + 1);
+      flag = flag.substr(0, eq);
+    }
+    if (flag == "--help" || flag == "-h") {
+      o.help = true;
+      continue;
+    }
+    if (!flag.starts_with("--")) return "unexpected argument '" + std::string(flag) + "'";
+    static constexpr std::string_view known[] = {"--listen", "--log", "--retention", "--heartbeat",
+                                                 "--auth-secret", "--allow-origin", "--tls-cert",
+                                                 "--tls-key", "--threads"};
+    if (std::find(std::begin(known), std::end(known), flag) == std::end(known)) {
+      if (flag.starts_with("--webhook-")) return std::string(flag) + ": webhooks are not available in this version";
+      return "unknown flag " + std::string(flag);
+    }
+    std::string_view v;
+    if (inline_value) {
+      v = *inline_value;
+    } else {
+      if (i + 1 >= args.size()) return std::string(flag) + " needs a value";
+      v = args[++i];
+    }
+    if (flag == "--listen") {
+      if (!detail::parse_listen(v, o)) return "--listen: expected HOST:PORT, got '" + std::string(v) + "'";
+    } else if (flag == "--log") {
+      if (v != "memory") {
+        if (v.starts_with("sqlite:") || v.starts_with("redis://"))
+          return "--log: '" + std::string(v) + "' is not available in this version (only 'memory')";
+        return "--log: expected memory, sqlite:PATH or redis://HOST:PORT/KEY, got '" + std::string(v) + "'";
+      }
+      o.log = std::string(v);
+    } else if (flag == "--retention") {
+      if (!detail::parse_number(v, o.retention) || o.retention == 0)
+        return "--retention: expected a positive integer, got '" + std::string(v) + "'";
+    } else if (flag == "--heartbeat") {
+      if (!detail::parse_number(v, o.heartbeat_seconds) || !(o.heartbeat_seconds > 0) || o.heartbeat_seconds > 86400)
+        return "--heartbeat: expected seconds in (0, 86400], got '" + std::string(v) + "'";
+    } else if (flag == "--auth-secret") {
+      if (v.empty()) return "--auth-secret: the secret must not be empty";
+      o.auth_secret = std::string(v);
+    } else if (flag == "--allow-origin") {
+      if (v.empty()) return "--allow-origin: empty origin";
+      o.allow_origins.emplace_back(v);
+    } else if (flag == "--tls-cert") {
+      o.tls_cert = std::string(v);
+    } else if (flag == "--tls-key") {
+      o.tls_key = std::string(v);
+    } else if (flag == "--threads") {
+      if (!detail::parse_number(v, o.threads) || o.threads == 0 || o.threads > 256)
+        return "--threads: expected 1-256, got '" + std::string(v) + "'";
+    }
+  }
+  if (o.tls_cert.has_value() != o.tls_key.has_value()) return "--tls-cert and --tls-key go together";
+  return o;
+}
+
+}  // namespace lastmile_server

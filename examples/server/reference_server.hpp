@@ -1,0 +1,176 @@
+#pragma once
+// The reference server: lastmile's transports on one port over a memory log, as
+// docs/server.md describes. Kept in a header so tests can run it in-process.
+#include "flags.hpp"
+
+#include <lastmile/auth/authorization.hpp>
+#include <lastmile/core/event_json.hpp>
+#include <lastmile/http/server.hpp>
+#include <lastmile/lastmile.hpp>
+#include <lastmile/metrics.hpp>
+
+#include <simdjson.h>
+
+#include <string>
+
+namespace lastmile_server {
+
+using namespace lastmile;
+
+class reference_server {
+ public:
+  explicit reference_server(const options& o)
+      : opts_(o), log_(memory_log_options{.max_events = o.retention}), hub_(log_), http_(http_options(o)) {
+    if (opts_.auth_secret) http_.set_authenticator(auth::jwt_authenticator(*opts_.auth_secret));
+    const http::route_options open{.authenticate = false};
+    http_.route("POST", "/topics/{topic}/events", [this](http::exchange& ex) { return publish(ex); });
+    http_.route("GET", "/topics/{topic}/events", [this](http::exchange& ex) { return read(ex); });
+    http_.route("GET", "/healthz", [](http::exchange& ex) { return healthz(ex); }, open);
+    http_.route("GET", "/metrics", [this](http::exchange& ex) { return metrics(ex); }, open);
+    http_.on_shutdown([this] { hub_.shutdown(); });
+    register_metrics();
+  }
+
+  std::error_code listen() { return http_.listen(opts_.host, opts_.port); }
+  void start() { http_.start(); }
+  void shutdown() { http_.shutdown(); }
+  void wait() { http_.wait(); }
+  std::uint16_t port() const { return http_.local_endpoint().port(); }
+  std::string url() const {
+    auto ep = http_.local_endpoint();
+    std::string host = ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
+    return std::string(http_.is_tls() ? "https://" : "http://") + host + ":" + std::to_string(ep.port());
+  }
+  hub<memory_log>& events() { return hub_; }
+  http::server& http() { return http_; }
+
+ private:
+  static http::server_options http_options(const options& o) {
+    http::server_options h;
+    h.threads = o.threads;
+    if (o.tls_cert) h.tls = http::tls_options{*o.tls_cert, *o.tls_key};
+    return h;
+  }
+
+  static asio::awaitable<void> healthz(http::exchange& ex) {
+    std::string_view body = R"({"status":"ok"})";
+    co_await ex.respond(200, body);
+  }
+
+  asio::awaitable<void> metrics(http::exchange& ex) {
+    std::string body = registry_.render();
+    std::string_view type = metrics::content_type;
+    co_await ex.respond(200, body, type);
+  }
+
+  // POST /topics/{topic}/events[?type=T] -> 201 {"id":"<cursor>"}
+  asio::awaitable<void> publish(http::exchange& ex) {
+    std::string topic(*ex.param("topic"));
+    std::string type(ex.query().get("type").value_or("message"));
+    int status = 0;
+    std::string code, message;
+    if (!valid_topic(topic)) {
+      status = 400, code = "bad_topic", message = "topic names are 1-128 characters of A-Z a-z 0-9 . _ : -";
+    } else if (!valid_type(type)) {
+      status = 400, code = "bad_type", message = "event types are 1-64 characters of A-Z a-z 0-9 . _ : -";
+    } else if (opts_.auth_secret && !(ex.claims() && auth::may_publish(*ex.claims(), topic))) {
+      status = 403, code = "forbidden", message = "this token may not publish";
+    } else if (!simdjson::validate_utf8(ex.req().body.data(), ex.req().body.size())) {
+      status = 400, code = "bad_request", message = "the payload must be UTF-8 text (JSON or plain)";
+    }
+    if (status) {
+      co_await ex.respond_error(status, code, message);
+      co_return;
+    }
+    auto id = hub_.publish(topic, type, ex.req().body);
+    if (!id) {
+      bool too_large = id.error() == errc::payload_too_large;
+      status = too_large ? 413 : 400;
+      code = error_code_name(static_cast<errc>(id.error().value()));
+      message = id.error().message();
+      co_await ex.respond_error(status, code, message);
+      co_return;
+    }
+    std::string body = "{\"id\":\"" + to_string(*id) + "\"}";
+    co_await ex.respond(201, body);
+  }
+
+  // GET /topics/{topic}/events?after=<cursor>&limit=N
+  asio::awaitable<void> read(http::exchange& ex) {
+    std::string topic(*ex.param("topic"));
+    auto filter = topic_filter::parse({std::string_view(topic)});
+    auto after = parse_position(ex.query().get("after").value_or("earliest"));
+    std::size_t limit = 100;
+    int status = 0;
+    std::string code, message;
+    if (!filter) {
+      status = 400, code = "bad_topic", message = "invalid topic";
+    } else if (opts_.auth_secret && !(ex.claims() && auth::may_read(*ex.claims(), *filter))) {
+      status = 403, code = "forbidden", message = "this token may not read this topic";
+    } else if (!after) {
+      status = 400, code = "bad_cursor", message = "after: not a cursor, 'earliest' or 'latest'";
+    } else if (auto l = ex.query().get("limit"); l && !parse_limit(*l, limit)) {
+      status = 400, code = "bad_request", message = "limit must be an integer from 1 to 1000";
+    }
+    if (status) {
+      co_await ex.respond_error(status, code, message);
+      co_return;
+    }
+    event_batch batch;
+    auto st = hub_.read_after(hub_.resolve(*after), *filter, limit, batch);
+    delivered_rest_.inc(batch.size());
+    if (st.reset) resets_rest_.inc();
+    std::string body = batch_json(batch, st.next, st.reset.has_value());
+    co_await ex.respond(200, body);
+  }
+
+  static bool parse_limit(std::string_view s, std::size_t& out) {
+    std::size_t v = 0;
+    auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (r.ec != std::errc{} || r.ptr != s.data() + s.size() || v < 1 || v > 1000) return false;
+    out = v;
+    return true;
+  }
+
+  void register_metrics() {
+    auto& st = http_.stats();
+    registry_.add_gauge_callback("lastmile_connections", "Open connections by transport.",
+                                 {{"transport", "http"}},
+                                 [&st] { return double(st.connections_current.load()); });
+    registry_.add_counter_callback("lastmile_http_connections_total", "Accepted HTTP connections.", {},
+                                   [&st] { return double(st.connections_total.load()); });
+    registry_.add_counter_callback("lastmile_http_connections_rejected_total",
+                                   "Connections refused by the connection caps.", {},
+                                   [&st] { return double(st.connections_rejected.load()); });
+    registry_.add_counter_callback("lastmile_http_requests_total", "HTTP requests received.", {},
+                                   [&st] { return double(st.requests_total.load()); });
+    static constexpr std::string_view statuses[] = {"100", "200", "201", "204", "400", "401", "403", "404",
+                                                    "405", "408", "413", "414", "417", "429", "431", "500",
+                                                    "501", "503", "505"};
+    for (auto code : statuses) {
+      int c = std::stoi(std::string(code));
+      registry_.add_counter_callback("lastmile_http_responses_total", "HTTP responses by status.",
+                                     {{"status", code}},
+                                     [&st, c] { return double(st.responses_by_status[c].load()); });
+    }
+    registry_.add_counter_callback("lastmile_events_published_total", "Events published.", {},
+                                   [this] { return double(hub_.stats().published); });
+    delivered_rest_ = registry_.add_counter("lastmile_events_delivered_total", "Events delivered by transport.",
+                                            {{"transport", "rest"}});
+    resets_rest_ = registry_.add_counter("lastmile_resets_total", "Resets sent by transport.",
+                                         {{"transport", "rest"}});
+    registry_.add_gauge_callback("lastmile_hub_waiters", "Readers waiting for events.", {},
+                                 [this] { return double(hub_.stats().waiters); });
+    registry_.add_gauge_callback("lastmile_log_events", "Events retained in the log.", {},
+                                 [this] { return double(log_.size()); });
+  }
+
+  options opts_;
+  memory_log log_;
+  hub<memory_log> hub_;
+  http::server http_;
+  metrics::registry registry_;
+  metrics::counter delivered_rest_, resets_rest_;
+};
+
+}  // namespace lastmile_server
