@@ -228,7 +228,7 @@ class connection : public std::enable_shared_from_this<connection> {
     co_await serve();
     stream_.close();
     alive_ = false;
-    deadline_.cancel();
+    deadline_.expires_at(asio::steady_timer::time_point::min());  // wakes the watchdog to end
     loop_.connections.erase(this);
   }
 
@@ -243,8 +243,14 @@ class connection : public std::enable_shared_from_this<connection> {
   friend class lastmile::http::exchange;
   enum class phase : std::uint8_t { idle, head, body, handling };
 
-  void arm(std::chrono::milliseconds d) { deadline_.expires_after(d); }
-  void disarm() { deadline_.expires_at(asio::steady_timer::time_point::max()); }
+  // The deadline is a plain member; the timer only moves when the new deadline is
+  // earlier than its expiry (rare), so a busy keep-alive connection does no timer
+  // work per request: the watchdog wakes at the old expiry and sleeps again.
+  void arm(std::chrono::milliseconds d) {
+    due_ = asio::steady_timer::clock_type::now() + d;
+    if (due_ < deadline_.expiry()) deadline_.expires_at(due_);
+  }
+  void disarm() { due_ = asio::steady_timer::time_point::max(); }
 
   // Fires when the current deadline passes: cancels the pending read; serve() sees
   // timed_out_ and answers 408 if a request had started.
@@ -253,11 +259,12 @@ class connection : public std::enable_shared_from_this<connection> {
       std::error_code ec;
       co_await deadline_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       if (!alive_) break;
-      if (deadline_.expiry() <= asio::steady_timer::clock_type::now()) {
+      if (due_ <= asio::steady_timer::clock_type::now()) {
         timed_out_ = true;
         disarm();
         stream_.cancel();
       }
+      deadline_.expires_at(due_);  // re-arm at the current deadline (max: idle wait)
     }
   }
 
@@ -283,9 +290,11 @@ class connection : public std::enable_shared_from_this<connection> {
       phase_ = phase::handling;
       core_.stats.requests_total.fetch_add(1, std::memory_order_relaxed);
       exchange ex(*this);
-      ex.req_ = parser_.take();
+      std::swap(ex.req_, parser_.get());  // the parser's request keeps its capacity for the next one
       co_await dispatch(ex);
-      if (ex.upgraded_ || ex.streaming_ || !ex.keep_alive() || !stream_.is_open()) {
+      const bool done = ex.upgraded_ || ex.streaming_ || !ex.keep_alive() || !stream_.is_open();
+      std::swap(ex.req_, parser_.get());
+      if (done) {
         if (!ex.upgraded_ && stream_.is_open()) co_await graceful_close();
         co_return;
       }
@@ -299,6 +308,7 @@ class connection : public std::enable_shared_from_this<connection> {
       if (!buffer_.empty()) {
         std::size_t used = parser_.feed(buffer_.data(), buffer_.size());
         buffer_.erase(0, used);
+        if (parser_.complete() || parser_.failed()) co_return true;  // common case: all at once
         if (parser_.started() && phase_ == phase::idle) {
           phase_ = phase::head;
           arm(core_.options.header_timeout);
@@ -399,7 +409,8 @@ class connection : public std::enable_shared_from_this<connection> {
   asio::ip::address remote_;
   request_parser parser_;
   std::string buffer_;  // received, not yet parsed
-  asio::steady_timer deadline_;
+  asio::steady_timer deadline_;  // the watchdog's timer
+  asio::steady_timer::time_point due_ = asio::steady_timer::time_point::max();  // current deadline
   asio::steady_timer shutdown_signal_;
   phase phase_ = phase::idle;
   bool timed_out_ = false;
