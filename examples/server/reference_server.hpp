@@ -8,6 +8,7 @@
 #include <lastmile/http/server.hpp>
 #include <lastmile/lastmile.hpp>
 #include <lastmile/metrics.hpp>
+#include <lastmile/sse/session.hpp>
 
 #include <simdjson.h>
 
@@ -27,6 +28,15 @@ class reference_server {
     http_.route("GET", "/topics/{topic}/events", [this](http::exchange& ex) { return read(ex); });
     http_.route("GET", "/healthz", [](http::exchange& ex) { return healthz(ex); }, open);
     http_.route("GET", "/metrics", [this](http::exchange& ex) { return metrics(ex); }, open);
+    // Server-Sent Events: every (re)connection is authenticated again.
+    http_.route("GET", "/sse", [this](http::exchange& ex) { return sse_stream(ex, false); });
+    http_.route("GET", "/events", [this](http::exchange& ex) { return sse_stream(ex, false); });
+    http_.route("GET", "/topics/{topic}/sse", [this](http::exchange& ex) { return sse_stream(ex, true); });
+    for (const char* path : {"/sse", "/events", "/topics/{topic}/sse"})
+      http_.route("OPTIONS", path, [this](http::exchange& ex) { return sse::preflight(ex, sse_options_); }, open);
+    sse_options_.heartbeat = std::chrono::milliseconds(static_cast<long long>(opts_.heartbeat_seconds * 1000));
+    sse_options_.allow_origins = opts_.allow_origins;
+    sse_options_.counters = &sse_stats_;
     http_.on_shutdown([this] { hub_.shutdown(); });
     register_metrics();
   }
@@ -124,6 +134,37 @@ class reference_server {
     co_await ex.respond(200, body);
   }
 
+  // GET /sse?topic=a&topic=b, GET /events (same), GET /topics/{topic}/sse
+  asio::awaitable<void> sse_stream(http::exchange& ex, bool topic_in_path) {
+    std::string path_topic;
+    std::vector<std::string_view> topics;
+    if (topic_in_path) {
+      path_topic = std::string(*ex.param("topic"));
+      topics.push_back(path_topic);
+    } else {
+      topics = ex.query().get_all("topic");
+    }
+    auto filter = topic_filter::parse(topics);
+    auto start = sse::start_position(ex);
+    int status = 0;
+    std::string code, message;
+    if (!filter) {
+      status = 400, code = "bad_topic", message = "invalid topic or topic filter";
+    } else if (!start) {
+      status = 400, code = "bad_cursor", message = "Last-Event-ID / last_event_id is not a cursor";
+    } else if (opts_.auth_secret && !(ex.claims() && auth::may_read(*ex.claims(), *filter))) {
+      status = 403, code = "forbidden", message = "this token may not read these topics";
+    }
+    if (status) {
+      co_await ex.respond_error(status, code, message);
+      co_return;
+    }
+    std::optional<std::chrono::system_clock::time_point> expires;
+    if (ex.claims()) expires = ex.claims()->expires;
+    cursor from = hub_.resolve(*start);
+    co_await sse::serve(ex, hub_, std::move(*filter), from, sse_options_, expires);
+  }
+
   static bool parse_limit(std::string_view s, std::size_t& out) {
     std::size_t v = 0;
     auto r = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -159,6 +200,14 @@ class reference_server {
                                             {{"transport", "rest"}});
     resets_rest_ = registry_.add_counter("lastmile_resets_total", "Resets sent by transport.",
                                          {{"transport", "rest"}});
+    registry_.add_gauge_callback("lastmile_connections", "Open connections by transport.",
+                                 {{"transport", "sse"}}, [this] { return double(sse_stats_.open.load()); });
+    registry_.add_counter_callback("lastmile_events_delivered_total", "Events delivered by transport.",
+                                   {{"transport", "sse"}}, [this] { return double(sse_stats_.delivered.load()); });
+    registry_.add_counter_callback("lastmile_resets_total", "Resets sent by transport.",
+                                   {{"transport", "sse"}}, [this] { return double(sse_stats_.resets.load()); });
+    registry_.add_counter_callback("lastmile_bytes_sent_total", "Event bytes sent by transport.",
+                                   {{"transport", "sse"}}, [this] { return double(sse_stats_.bytes.load()); });
     registry_.add_gauge_callback("lastmile_hub_waiters", "Readers waiting for events.", {},
                                  [this] { return double(hub_.stats().waiters); });
     registry_.add_gauge_callback("lastmile_log_events", "Events retained in the log.", {},
@@ -171,6 +220,8 @@ class reference_server {
   http::server http_;
   metrics::registry registry_;
   metrics::counter delivered_rest_, resets_rest_;
+  sse::options sse_options_;
+  sse::stats sse_stats_;
 };
 
 }  // namespace lastmile_server

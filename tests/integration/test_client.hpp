@@ -41,8 +41,10 @@ struct response {
 class client {
  public:
   // `source`: a local loopback address to connect from (127.0.0.0/8 are all ours).
-  explicit client(std::uint16_t port, const char* source = nullptr) {
+  // `rcvbuf`: a receive buffer size set before connecting (a slow reader's window).
+  explicit client(std::uint16_t port, const char* source = nullptr, int rcvbuf = 0) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (rcvbuf > 0) ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     if (source) {
       sockaddr_in s{};
       s.sin_family = AF_INET;

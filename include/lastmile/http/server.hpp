@@ -187,6 +187,7 @@ class exchange {
   bool close_ = false;
   int status_ = 0;
   std::string scratch_;
+  std::vector<asio::const_buffer> gather_;  // reused by write_body
 };
 
 namespace detail {
@@ -488,12 +489,11 @@ inline asio::awaitable<std::error_code> exchange::write_body(std::span<const asi
   }
   scratch_.clear();
   append_chunk_header(scratch_, total);  // "<hex>\r\n"
-  std::vector<asio::const_buffer> bufs;
-  bufs.reserve(parts.size() + 2);
-  bufs.push_back(asio::buffer(scratch_));
-  bufs.insert(bufs.end(), parts.begin(), parts.end());
-  bufs.push_back(asio::buffer(std::string_view("\r\n")));
-  co_await conn_.stream_.write(bufs, ec);
+  gather_.clear();
+  gather_.push_back(asio::buffer(scratch_));
+  gather_.insert(gather_.end(), parts.begin(), parts.end());
+  gather_.push_back(asio::buffer(std::string_view("\r\n")));
+  co_await conn_.stream_.write(gather_, ec);
   co_return ec;
 }
 
