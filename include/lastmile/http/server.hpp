@@ -256,6 +256,7 @@ class connection : public std::enable_shared_from_this<connection> {
   // Fires when the current deadline passes: cancels the pending read; serve() sees
   // timed_out_ and answers 408 if a request had started.
   asio::awaitable<void> watchdog(std::shared_ptr<connection> self) {
+    (void)self;  // holds the connection alive for as long as the watchdog runs
     while (alive_) {
       std::error_code ec;
       co_await deadline_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
