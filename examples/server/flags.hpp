@@ -25,6 +25,7 @@ struct options {
   std::vector<std::string> allow_origins;  // empty: any
   std::optional<std::string> tls_cert, tls_key;
   unsigned threads = 0;  // 0: one event loop per core
+  std::size_t max_connections = 10'000;
   bool help = false;
 };
 
@@ -32,7 +33,7 @@ inline constexpr std::string_view usage =
     "usage: lastmile-server [--listen HOST:PORT] [--log memory] [--retention N]\n"
     "                       [--heartbeat SECONDS] [--auth-secret SECRET]\n"
     "                       [--allow-origin ORIGIN]... [--tls-cert PEM --tls-key PEM]\n"
-    "                       [--threads N]\n";
+    "                       [--threads N] [--max-connections N]\n";
 
 namespace detail {
 template <class T>
@@ -75,7 +76,7 @@ inline std::variant<options, std::string> parse_flags(const std::vector<std::str
     if (!flag.starts_with("--")) return "unexpected argument '" + std::string(flag) + "'";
     static constexpr std::string_view known[] = {"--listen", "--log", "--retention", "--heartbeat",
                                                  "--auth-secret", "--allow-origin", "--tls-cert",
-                                                 "--tls-key", "--threads"};
+                                                 "--tls-key", "--threads", "--max-connections"};
     if (std::find(std::begin(known), std::end(known), flag) == std::end(known)) {
       if (flag.starts_with("--webhook-")) return std::string(flag) + ": webhooks are not available in this version";
       return "unknown flag " + std::string(flag);
@@ -112,6 +113,9 @@ inline std::variant<options, std::string> parse_flags(const std::vector<std::str
       o.tls_cert = std::string(v);
     } else if (flag == "--tls-key") {
       o.tls_key = std::string(v);
+    } else if (flag == "--max-connections") {
+      if (!detail::parse_number(v, o.max_connections) || o.max_connections == 0)
+        return "--max-connections: expected a positive integer, got '" + std::string(v) + "'";
     } else if (flag == "--threads") {
       if (!detail::parse_number(v, o.threads) || o.threads == 0 || o.threads > 256)
         return "--threads: expected 1-256, got '" + std::string(v) + "'";

@@ -8,6 +8,7 @@
 #include <lastmile/http/server.hpp>
 #include <lastmile/lastmile.hpp>
 #include <lastmile/metrics.hpp>
+#include <lastmile/long_poll/handler.hpp>
 #include <lastmile/sse/session.hpp>
 
 #include <simdjson.h>
@@ -37,6 +38,11 @@ class reference_server {
     sse_options_.heartbeat = std::chrono::milliseconds(static_cast<long long>(opts_.heartbeat_seconds * 1000));
     sse_options_.allow_origins = opts_.allow_origins;
     sse_options_.counters = &sse_stats_;
+    // Long polling (and the seed article's path for it).
+    http_.route("GET", "/poll", [this](http::exchange& ex) { return poll(ex); });
+    http_.route("GET", "/api/events", [this](http::exchange& ex) { return poll(ex); });
+    poll_options_.limiter = &poll_limiter_;
+    poll_options_.counters = &poll_stats_;
     http_.on_shutdown([this] { hub_.shutdown(); });
     register_metrics();
   }
@@ -58,6 +64,7 @@ class reference_server {
   static http::server_options http_options(const options& o) {
     http::server_options h;
     h.threads = o.threads;
+    h.max_connections = o.max_connections;
     if (o.tls_cert) h.tls = http::tls_options{*o.tls_cert, *o.tls_key};
     return h;
   }
@@ -165,6 +172,24 @@ class reference_server {
     co_await sse::serve(ex, hub_, std::move(*filter), from, sse_options_, expires);
   }
 
+  // GET /poll?topic=a&cursor=<cursor|latest|earliest>&timeout=<s>&limit=<n>
+  asio::awaitable<void> poll(http::exchange& ex) {
+    auto parsed = long_poll::parse_params(ex.query(), poll_options_);
+    int status = 0;
+    std::string code, message;
+    if (auto* err = std::get_if<long_poll::param_error>(&parsed)) {
+      status = 400, code = err->code, message = err->message;
+    } else if (opts_.auth_secret &&
+               !(ex.claims() && auth::may_read(*ex.claims(), std::get<long_poll::request_params>(parsed).filter))) {
+      status = 403, code = "forbidden", message = "this token may not read these topics";
+    }
+    if (status) {
+      co_await ex.respond_error(status, code, message);
+      co_return;
+    }
+    co_await long_poll::serve(ex, hub_, std::get<long_poll::request_params>(parsed), poll_options_);
+  }
+
   static bool parse_limit(std::string_view s, std::size_t& out) {
     std::size_t v = 0;
     auto r = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -208,6 +233,14 @@ class reference_server {
                                    {{"transport", "sse"}}, [this] { return double(sse_stats_.resets.load()); });
     registry_.add_counter_callback("lastmile_bytes_sent_total", "Event bytes sent by transport.",
                                    {{"transport", "sse"}}, [this] { return double(sse_stats_.bytes.load()); });
+    registry_.add_gauge_callback("lastmile_connections", "Open connections by transport.",
+                                 {{"transport", "long_poll"}}, [this] { return double(poll_stats_.held.load()); });
+    registry_.add_counter_callback("lastmile_events_delivered_total", "Events delivered by transport.",
+                                   {{"transport", "long_poll"}}, [this] { return double(poll_stats_.delivered.load()); });
+    registry_.add_counter_callback("lastmile_resets_total", "Resets sent by transport.",
+                                   {{"transport", "long_poll"}}, [this] { return double(poll_stats_.resets.load()); });
+    registry_.add_counter_callback("lastmile_long_poll_timeouts_total", "Held polls answered empty at their timeout.",
+                                   {}, [this] { return double(poll_stats_.timeouts.load()); });
     registry_.add_gauge_callback("lastmile_hub_waiters", "Readers waiting for events.", {},
                                  [this] { return double(hub_.stats().waiters); });
     registry_.add_gauge_callback("lastmile_log_events", "Events retained in the log.", {},
@@ -222,6 +255,9 @@ class reference_server {
   metrics::counter delivered_rest_, resets_rest_;
   sse::options sse_options_;
   sse::stats sse_stats_;
+  long_poll::hold_limiter poll_limiter_{100};
+  long_poll::options poll_options_;
+  long_poll::stats poll_stats_;
 };
 
 }  // namespace lastmile_server

@@ -204,70 +204,19 @@ TEST_CASE("metrics count what happened") {
 }
 
 #ifdef LASTMILE_SERVER_BINARY
-namespace {
-struct child {
-  pid_t pid = -1;
-  int out = -1, err = -1;
-};
-child spawn(std::vector<std::string> args) {
-  int o[2], e[2];
-  REQUIRE(::pipe(o) == 0);
-  REQUIRE(::pipe(e) == 0);
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(o[1], 1);
-    ::dup2(e[1], 2);
-    ::close(o[0]);
-    ::close(e[0]);
-    std::vector<char*> argv{const_cast<char*>(LASTMILE_SERVER_BINARY)};
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  ::close(o[1]);
-  ::close(e[1]);
-  return {pid, o[0], e[0]};
-}
-std::string read_line(int fd, std::chrono::milliseconds timeout) {
-  std::string line;
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (line.empty() || line.back() != '\n') {
-    pollfd p{fd, POLLIN, 0};
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0 || ::poll(&p, 1, int(left.count())) <= 0) break;
-    char c;
-    if (::read(fd, &c, 1) != 1) break;
-    line.push_back(c);
-  }
-  return line;
-}
-int wait_exit(pid_t pid, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  int status = 0;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (::waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    std::this_thread::sleep_for(10ms);
-  }
-  ::kill(pid, SIGKILL);
-  ::waitpid(pid, &status, 0);
-  return -1;
-}
-}  // namespace
 
 TEST_CASE("lastmile-server binary: startup line, serving, clean stop on SIGTERM and SIGINT") {
   for (int sig : {SIGTERM, SIGINT}) {
-    auto c = spawn({"--listen", "127.0.0.1:0", "--retention", "10"});
-    std::string line = read_line(c.out, 10s);
+    auto c = testing::child_process::spawn(LASTMILE_SERVER_BINARY, {"--listen", "127.0.0.1:0", "--retention", "10"});
+    std::string line = testing::child_process::read_line(c.out, 10s);
     REQUIRE(line.starts_with("listening on http://127.0.0.1:"));
     auto port = static_cast<std::uint16_t>(std::stoi(line.substr(line.rfind(':') + 1)));
     auto r = testing::request(port, "GET", "/healthz");
     REQUIRE(r);
     CHECK(r->body == R"({"status":"ok"})");
     ::kill(c.pid, sig);
-    CHECK(wait_exit(c.pid, 10s) == 0);
-    ::close(c.out);
-    ::close(c.err);
+    CHECK(c.wait_exit(10s) == 0);
+    c.close_pipes();
   }
 }
 
@@ -276,21 +225,19 @@ TEST_CASE("lastmile-server binary: bad flags give one line and a non-zero exit")
            {"--bogus"}, {"--listen", "nope"}, {"--retention", "-1"}, {"--heartbeat", "0"},
            {"--log", "mysql://x"}, {"--tls-cert", "a.pem"}, {"--listen"}}) {
     INFO(args[0]);
-    auto c = spawn(args);
-    std::string line = read_line(c.err, 5s);
+    auto c = testing::child_process::spawn(LASTMILE_SERVER_BINARY, args);
+    std::string line = testing::child_process::read_line(c.err, 5s);
     CHECK(line.starts_with("lastmile-server: "));
     CHECK(line.find('\n') == line.size() - 1);
-    CHECK(wait_exit(c.pid, 5s) > 0);
-    ::close(c.out);
-    ::close(c.err);
+    CHECK(c.wait_exit(5s) > 0);
+    c.close_pipes();
   }
   // Port already taken: a reason, not a crash.
   lastmile_server::options o;
   running_server s(o);
-  auto c = spawn({"--listen", "127.0.0.1:" + std::to_string(s.port())});
-  CHECK(read_line(c.err, 5s).find("cannot listen") != std::string::npos);
-  CHECK(wait_exit(c.pid, 5s) == 1);
-  ::close(c.out);
-  ::close(c.err);
+  auto c = testing::child_process::spawn(LASTMILE_SERVER_BINARY, {"--listen", "127.0.0.1:" + std::to_string(s.port())});
+  CHECK(testing::child_process::read_line(c.err, 5s).find("cannot listen") != std::string::npos);
+  CHECK(c.wait_exit(5s) == 1);
+  c.close_pipes();
 }
 #endif

@@ -7,7 +7,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -17,6 +19,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -215,5 +218,88 @@ inline std::optional<response> request(std::uint16_t port, std::string_view meth
   c.send(req);
   return c.read_response();
 }
+
+// A child process (the lastmile-server binary in tests): stdout/stderr piped.
+struct child_process {
+  pid_t pid = -1;
+  int out = -1, err = -1;
+
+  static child_process spawn(const std::string& binary, std::vector<std::string> args) {
+    int o[2], e[2];
+    if (::pipe(o) != 0 || ::pipe(e) != 0) throw std::runtime_error("pipe failed");
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      ::dup2(o[1], 1);
+      ::dup2(e[1], 2);
+      ::close(o[0]);
+      ::close(e[0]);
+      std::vector<char*> argv{const_cast<char*>(binary.c_str())};
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    ::close(o[1]);
+    ::close(e[1]);
+    return {pid, o[0], e[0]};
+  }
+  static std::string read_line(int fd, std::chrono::milliseconds timeout) {
+    std::string line;
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (line.empty() || line.back() != '\n') {
+      pollfd p{fd, POLLIN, 0};
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0 || ::poll(&p, 1, int(left.count())) <= 0) break;
+      char c;
+      if (::read(fd, &c, 1) != 1) break;
+      line.push_back(c);
+    }
+    return line;
+  }
+  // Exit code, 128+signal, or -1 (killed after the timeout).
+  int wait_exit(std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    int status = 0;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (::waitpid(pid, &status, WNOHANG) == pid) {
+        pid = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    pid = -1;
+    return -1;
+  }
+  void close_pipes() {
+    if (out >= 0) ::close(out);
+    if (err >= 0) ::close(err);
+    out = err = -1;
+  }
+};
+
+// Starts the server binary on an ephemeral port and reads its startup line.
+struct server_process {
+  child_process child;
+  std::uint16_t port = 0;
+  server_process(const std::string& binary, std::vector<std::string> args) {
+    args.insert(args.begin(), {"--listen", "127.0.0.1:0"});
+    child = child_process::spawn(binary, std::move(args));
+    std::string line = child_process::read_line(child.out, std::chrono::seconds(10));
+    auto colon = line.rfind(':');
+    if (!line.starts_with("listening on ") || colon == std::string::npos) throw std::runtime_error("no startup line");
+    port = static_cast<std::uint16_t>(std::stoi(line.substr(colon + 1)));
+  }
+  int stop(int sig = SIGTERM) {
+    ::kill(child.pid, sig);
+    int rc = child.wait_exit(std::chrono::seconds(10));
+    child.close_pipes();
+    return rc;
+  }
+  ~server_process() {
+    if (child.pid > 0) stop(SIGKILL);
+  }
+};
 
 }  // namespace testing

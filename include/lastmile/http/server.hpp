@@ -143,6 +143,10 @@ class exchange {
   asio::awaitable<std::error_code> respond(int status, std::string_view body,
                                            std::string_view content_type = "application/json",
                                            header_list headers = {});
+  // The same with the body gathered from parts (written with one gather write).
+  asio::awaitable<std::error_code> respond(int status, std::span<const asio::const_buffer> body_parts,
+                                           std::string_view content_type = "application/json",
+                                           header_list headers = {});
   // {"error":code,"message":message}
   asio::awaitable<std::error_code> respond_error(int status, std::string_view code,
                                                  std::string_view message, header_list headers = {});
@@ -434,6 +438,14 @@ inline bool exchange::shutting_down() const noexcept { return conn_.core_.draini
 
 inline asio::awaitable<std::error_code> exchange::respond(int status, std::string_view body,
                                                          std::string_view content_type, header_list headers) {
+  asio::const_buffer part(body.data(), body.size());
+  co_return co_await respond(status, std::span<const asio::const_buffer>(&part, 1), content_type, std::move(headers));
+}
+
+inline asio::awaitable<std::error_code> exchange::respond(int status, std::span<const asio::const_buffer> body_parts,
+                                                         std::string_view content_type, header_list headers) {
+  std::size_t body_size = 0;
+  for (const auto& b : body_parts) body_size += b.size();
   response_head head;
   head.status = status;
   head.headers = std::move(headers);
@@ -442,15 +454,17 @@ inline asio::awaitable<std::error_code> exchange::respond(int status, std::strin
   if (!head.close && req_.version_major == 1 && req_.version_minor == 0)
     head.headers.emplace_back("Connection", "keep-alive");  // HTTP/1.0 closes unless told
   head.framing = body_framing::content_length;
-  head.content_length = body.size();
+  head.content_length = body_size;
   scratch_.clear();
   append_head(scratch_, head);
   responded_ = true;
   status_ = status;
   conn_.core_.stats.count_response(status);
-  std::array<asio::const_buffer, 2> bufs{asio::buffer(scratch_), asio::buffer(body.data(), body.size())};
+  gather_.clear();
+  gather_.push_back(asio::buffer(scratch_));
+  gather_.insert(gather_.end(), body_parts.begin(), body_parts.end());
   std::error_code ec;
-  co_await conn_.stream_.write(bufs, ec);
+  co_await conn_.stream_.write(gather_, ec);
   if (ec) close_ = true;
   co_return ec;
 }

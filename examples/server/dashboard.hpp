@@ -1,0 +1,451 @@
+#pragma once
+// The reference server's dashboard, served at GET /: one self-contained page (inline
+// CSS and vanilla JS, no external resource) that follows every topic over
+// EventSource('/sse'), charts events per second and publishes over REST.
+// The WebSocket and long-polling panels are placeholders (ws-panel, poll-panel).
+//
+// What an SSE frame carries is id, event type and data (see the wire contract): a
+// browser EventSource only delivers the event types it has a listener for, and the
+// frame names no topic nor time. So the page listens for the types it is told or
+// has published, shows the topic when it is known (its own publishes, or a
+// single-topic filter), and the time it received the event.
+#include <string_view>
+
+namespace lastmile_server {
+
+inline constexpr std::string_view dashboard_html = R"html(<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>lastmile dashboard</title>
+<link rel="icon" href="data:,">
+<style>
+  :root {
+    --bg: #f5f6f8; --card: #fff; --ink: #1d2330; --muted: #687385; --line: #e3e6eb;
+    --accent: #2f6fed; --accent-soft: #e6eefd; --ok: #1a9c5b; --warn: #c77c02; --bad: #d33a2c;
+    --mono: ui-monospace, SFMono-Regular, Menlo, Consolas, "DejaVu Sans Mono", monospace;
+  }
+  * { box-sizing: border-box; }
+  body { margin: 0; background: var(--bg); color: var(--ink);
+         font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; }
+  header { display: flex; align-items: center; gap: 16px; padding: 12px 24px;
+           background: var(--card); border-bottom: 1px solid var(--line); }
+  header h1 { font-size: 18px; margin: 0; letter-spacing: .2px; }
+  header h1 span { color: var(--muted); font-weight: 400; }
+  .pill { display: inline-flex; align-items: center; gap: 6px; padding: 3px 10px; border-radius: 999px;
+          font-size: 12px; font-weight: 600; background: #eef0f3; color: var(--muted); }
+  .pill::before { content: ""; width: 8px; height: 8px; border-radius: 50%; background: currentColor; }
+  .pill.live { background: #e3f5ec; color: var(--ok); }
+  .pill.reconnecting { background: #fdf1dc; color: var(--warn); }
+  .pill.closed { background: #fbe5e3; color: var(--bad); }
+  .stats { display: flex; gap: 20px; margin-left: auto; color: var(--muted); font-size: 12px; }
+  .stats b { color: var(--ink); font-family: var(--mono); font-weight: 600; }
+  main { display: grid; grid-template-columns: minmax(300px, 360px) 1fr; gap: 16px; padding: 16px 24px; }
+  .card { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 14px 16px; }
+  .card h2 { font-size: 13px; text-transform: uppercase; letter-spacing: .6px; color: var(--muted);
+             margin: 0 0 10px; display: flex; align-items: center; gap: 8px; }
+  .card h2 .spacer { flex: 1; }
+  .side { display: flex; flex-direction: column; gap: 16px; min-width: 0; }
+  label { display: block; font-size: 12px; color: var(--muted); margin: 8px 0 3px; }
+  input, textarea { width: 100%; padding: 7px 9px; border: 1px solid var(--line); border-radius: 6px;
+                    font: 13px var(--mono); color: var(--ink); background: #fbfcfd; }
+  input:focus, textarea:focus { outline: 2px solid var(--accent-soft); border-color: var(--accent); }
+  textarea { resize: vertical; min-height: 64px; }
+  button { font: inherit; font-size: 13px; font-weight: 600; border-radius: 6px; padding: 6px 12px;
+           border: 1px solid var(--line); background: var(--card); color: var(--ink); cursor: pointer; }
+  button.primary { background: var(--accent); border-color: var(--accent); color: #fff; }
+  button:hover { filter: brightness(.96); }
+  .row { display: flex; gap: 8px; align-items: center; margin-top: 10px; }
+  .note { font-size: 12px; color: var(--muted); min-height: 1.4em; word-break: break-all; }
+  .note.ok { color: var(--ok); } .note.bad { color: var(--bad); }
+  canvas { width: 100%; height: 150px; display: block; }
+  .legend { display: flex; gap: 14px; font-size: 12px; color: var(--muted); margin-top: 6px; }
+  .legend b { color: var(--ink); font-family: var(--mono); font-weight: 600; margin-left: 2px; }
+  .legend i { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 5px;
+              vertical-align: -1px; }
+  .events { min-width: 0; display: flex; flex-direction: column; }
+  .table-wrap { overflow: auto; max-height: 560px; border: 1px solid var(--line); border-radius: 8px; }
+  table { width: 100%; border-collapse: collapse; font-size: 13px; }
+  th { position: sticky; top: 0; background: #f8f9fb; text-align: left; font-weight: 600; color: var(--muted);
+       font-size: 12px; padding: 7px 10px; border-bottom: 1px solid var(--line); }
+  td { padding: 6px 10px; border-bottom: 1px solid #f0f2f5; vertical-align: top; }
+  td.id, td.time { font-family: var(--mono); font-size: 12px; color: var(--muted); white-space: nowrap; }
+  td.data { font-family: var(--mono); font-size: 12px; max-width: 0; width: 55%;
+            white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+  .tag { display: inline-block; padding: 1px 7px; border-radius: 4px; font-size: 12px; white-space: nowrap;
+         background: var(--accent-soft); color: var(--accent); font-family: var(--mono); }
+  .tag.type { background: #f0ecfb; color: #6a45c9; }
+  .tag.unknown { background: #eef0f3; color: var(--muted); }
+  tr.fresh td { animation: flash 1.2s ease-out; }
+  @keyframes flash { from { background: #fff7d6; } to { background: transparent; } }
+  tr.reset td { background: #fdf1dc; color: #7a4b00; font-weight: 600; }
+  tr.status td { color: var(--muted); font-style: italic; }
+  .empty { padding: 28px; text-align: center; color: var(--muted); }
+  .placeholders { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; padding: 0 24px 24px; }
+  .placeholder { border-style: dashed; color: var(--muted); }
+  @media (max-width: 900px) { main, .placeholders { grid-template-columns: 1fr; } }
+</style>
+</head>
+<body>
+<header>
+  <h1>lastmile <span>dashboard</span></h1>
+  <span id="status" class="pill">connecting</span>
+  <div class="stats">
+    <div>received <b id="stat-received">0</b></div>
+    <div>reconnects <b id="stat-reconnects">0</b></div>
+    <div>resets <b id="stat-resets">0</b></div>
+    <div>last id <b id="stat-last-id">&ndash;</b></div>
+  </div>
+</header>
+
+<main>
+  <div class="side">
+    <section class="card" id="publish-panel">
+      <h2>Publish</h2>
+      <form id="publish-form" autocomplete="off">
+        <label for="pub-topic">topic</label>
+        <input id="pub-topic" value="orders" required pattern="[A-Za-z0-9._:\-]{1,128}">
+        <label for="pub-type">type</label>
+        <input id="pub-type" value="created" required pattern="[A-Za-z0-9._:\-]{1,64}">
+        <label for="pub-payload">payload (JSON or text)</label>
+        <textarea id="pub-payload">{"order": 42}</textarea>
+        <div class="row"><button class="primary" type="submit">Publish</button>
+          <span id="pub-result" class="note"></span></div>
+      </form>
+    </section>
+
+    <section class="card" id="stream-panel">
+      <h2>SSE stream</h2>
+      <label for="filter-topics">topics (comma-separated, <code>orders.*</code> prefix; empty = all)</label>
+      <input id="filter-topics" placeholder="all topics">
+      <label for="watch-types">event types to show (EventSource delivers only named types)</label>
+      <input id="watch-types" value="message, created, updated, deleted">
+      <div class="row"><button id="apply-stream" type="button">Apply</button>
+        <button id="toggle-stream" type="button">Disconnect</button></div>
+      <p id="stream-url" class="note"></p>
+    </section>
+
+    <section class="card" id="rate-panel">
+      <h2>Events per second</h2>
+      <canvas id="rate-chart" width="320" height="150"></canvas>
+      <div class="legend"><span><i style="background:#b8cdf8"></i>published (server) <b id="rate-published">&ndash;</b></span>
+        <span><i style="background:#2f6fed"></i>received (this page) <b id="rate-received">&ndash;</b></span></div>
+    </section>
+  </div>
+
+  <section class="card events" id="events-panel">
+    <h2>Live events <span class="spacer"></span>
+      <button id="pause" type="button">Pause</button><button id="clear" type="button">Clear</button></h2>
+    <div class="table-wrap">
+      <table>
+        <thead><tr><th>received</th><th>id</th><th>topic</th><th>type</th><th>data</th></tr></thead>
+        <tbody id="event-rows"></tbody>
+      </table>
+      <div id="empty" class="empty">Waiting for events&hellip; publish one on the left.</div>
+    </div>
+  </section>
+</main>
+
+<div class="placeholders">
+  <!-- PLACEHOLDER: WebSocket panel (GET /ws), to be filled by the WebSocket work. -->
+  <section class="card placeholder" id="ws-panel">
+    <h2>WebSocket</h2>
+    <p>Coming soon: subscribe and publish over <code>/ws</code>.</p>
+  </section>
+  <!-- PLACEHOLDER: long-polling panel (GET /poll), to be filled by the long-polling work. -->
+  <section class="card placeholder" id="poll-panel">
+    <h2>Long polling</h2>
+    <p>Coming soon: follow the log with <code>/poll</code>.</p>
+  </section>
+</div>
+
+<script>
+(() => {
+  'use strict';
+  const $ = (id) => document.getElementById(id);
+  const MAX_ROWS = 500;
+  const token = new URLSearchParams(location.search).get('token');  // when --auth-secret is set
+  const authHeaders = token ? { Authorization: 'Bearer ' + token } : {};
+
+  const state = {
+    es: null, listening: new Set(), lastId: null, received: 0, reconnects: 0, resets: 0,
+    opened: false, paused: false, pausedRows: [], topicById: new Map(), singleTopic: null,
+    wanted: true,
+  };
+
+  // ---- Status ----
+  function setStatus(kind, text) {
+    const el = $('status');
+    el.className = 'pill ' + kind;
+    el.textContent = text;
+  }
+  function updateStats() {
+    $('stat-received').textContent = state.received;
+    $('stat-reconnects').textContent = state.reconnects;
+    $('stat-resets').textContent = state.resets;
+    $('stat-last-id').textContent = state.lastId ?? '\u2013';
+  }
+
+  // ---- Event list ----
+  const fmtTime = (d) => d.toTimeString().slice(0, 8) + '.' + String(d.getMilliseconds()).padStart(3, '0');
+  function cell(cls, text, title) {
+    const td = document.createElement('td');
+    if (cls) td.className = cls;
+    td.textContent = text;
+    if (title) td.title = title;
+    return td;
+  }
+  function tag(text, cls) {
+    const td = document.createElement('td');
+    const s = document.createElement('span');
+    s.className = 'tag ' + (cls || '');
+    s.textContent = text;
+    td.appendChild(s);
+    return td;
+  }
+  function addRow(tr) {
+    if (state.paused) { state.pausedRows.push(tr); return; }
+    const body = $('event-rows');
+    body.insertBefore(tr, body.firstChild);
+    while (body.rows.length > MAX_ROWS) body.deleteRow(body.rows.length - 1);
+    $('empty').style.display = 'none';
+  }
+  function noteRow(cls, text) {
+    const tr = document.createElement('tr');
+    tr.className = cls;
+    tr.appendChild(cell('time', fmtTime(new Date())));
+    const td = cell('', text);
+    td.colSpan = 4;
+    tr.appendChild(td);
+    addRow(tr);
+  }
+  function onEvent(e) {
+    state.lastId = e.lastEventId || state.lastId;
+    state.received++;
+    rate.received[rate.received.length - 1]++;
+    const topic = state.topicById.get(e.lastEventId) ?? state.singleTopic;
+    const tr = document.createElement('tr');
+    tr.className = 'fresh';
+    tr.dataset.id = e.lastEventId;
+    tr.appendChild(cell('time', fmtTime(new Date())));
+    tr.appendChild(cell('id', e.lastEventId));
+    tr.appendChild(topic ? tag(topic) : tag('?', 'unknown'));
+    if (!topic) tr.lastChild.title = 'SSE frames name no topic; filter on one topic to see it';
+    tr.appendChild(tag(e.type, 'type'));
+    tr.appendChild(cell('data', e.data, e.data));
+    addRow(tr);
+    updateStats();
+  }
+  // The stream may deliver this page's own event before the POST has answered.
+  function fillTopic(id, topic) {
+    for (const tr of [...$('event-rows').rows, ...state.pausedRows]) {
+      if (tr.dataset.id !== id) continue;
+      tr.cells[2].replaceWith(tag(topic));
+    }
+  }
+  function onReset(e) {
+    state.resets++;
+    let info = e.data;
+    try { const r = JSON.parse(e.data); info = r.reason + ', continuing from ' + r.earliest; } catch (_) {}
+    noteRow('reset', 'reset: ' + info);
+    updateStats();
+  }
+
+  // ---- Stream ----
+  function filterTopics() {
+    return $('filter-topics').value.split(',').map((s) => s.trim()).filter(Boolean);
+  }
+  function watchTypes() {
+    return $('watch-types').value.split(',').map((s) => s.trim()).filter(Boolean);
+  }
+  function listen(type) {
+    if (!state.es || state.listening.has(type) || type === 'reset') return;
+    state.listening.add(type);
+    state.es.addEventListener(type, onEvent);
+  }
+  function streamUrl() {
+    const q = new URLSearchParams();
+    for (const t of filterTopics()) q.append('topic', t);
+    if (state.lastId) q.set('last_event_id', state.lastId);  // no gap when the filter changes
+    if (token) q.set('token', token);
+    const s = q.toString();
+    return '/sse' + (s ? '?' + s : '');
+  }
+  function connect() {
+    disconnect();
+    state.wanted = true;
+    const topics = filterTopics();
+    state.singleTopic = topics.length === 1 && !topics[0].endsWith('.*') ? topics[0] : null;
+    const url = streamUrl();
+    $('stream-url').textContent = 'GET ' + url.replace(/token=[^&]*/, 'token=\u2026');
+    const es = new EventSource(url);
+    state.es = es;
+    state.listening = new Set();
+    state.opened = false;
+    setStatus('', 'connecting');
+    es.addEventListener('open', () => {
+      if (state.opened) { state.reconnects++; noteRow('status', 'reconnected, resuming after ' + (state.lastId ?? 'latest')); }
+      state.opened = true;
+      setStatus('live', 'live');
+      updateStats();
+    });
+    es.addEventListener('error', () => {
+      if (es.readyState === EventSource.CONNECTING) setStatus('reconnecting', 'reconnecting\u2026');
+      else if (es.readyState === EventSource.CLOSED) setStatus('closed', 'closed');
+    });
+    es.addEventListener('reset', onReset);
+    for (const t of watchTypes()) listen(t);
+    $('toggle-stream').textContent = 'Disconnect';
+  }
+  function disconnect() {
+    if (state.es) state.es.close();
+    state.es = null;
+  }
+  $('apply-stream').addEventListener('click', connect);
+  $('watch-types').addEventListener('change', () => { for (const t of watchTypes()) listen(t); });
+  $('toggle-stream').addEventListener('click', () => {
+    if (state.es) {
+      disconnect();
+      state.wanted = false;
+      setStatus('closed', 'disconnected');
+      $('toggle-stream').textContent = 'Connect';
+    } else {
+      connect();
+    }
+  });
+  $('pause').addEventListener('click', () => {
+    state.paused = !state.paused;
+    $('pause').textContent = state.paused ? 'Resume (' + state.pausedRows.length + ')' : 'Pause';
+    if (!state.paused) { const rows = state.pausedRows; state.pausedRows = []; rows.forEach(addRow); }
+  });
+  $('clear').addEventListener('click', () => {
+    $('event-rows').textContent = '';
+    state.pausedRows = [];
+    $('empty').style.display = '';
+  });
+
+  // ---- Publish ----
+  $('publish-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const topic = $('pub-topic').value.trim(), type = $('pub-type').value.trim();
+    const out = $('pub-result');
+    listen(type);  // make sure this page shows what it publishes
+    if (!watchTypes().includes(type)) $('watch-types').value = watchTypes().concat(type).join(', ');
+    out.className = 'note';
+    out.textContent = 'publishing\u2026';
+    try {
+      const res = await fetch('/topics/' + encodeURIComponent(topic) + '/events?type=' + encodeURIComponent(type),
+                              { method: 'POST', body: $('pub-payload').value, headers: authHeaders });
+      const body = await res.json().catch(() => ({}));
+      if (res.status === 201) {
+        state.topicById.set(body.id, topic);
+        fillTopic(body.id, topic);
+        if (state.topicById.size > 5000) state.topicById.delete(state.topicById.keys().next().value);
+        out.className = 'note ok';
+        out.textContent = '201 id ' + body.id;
+      } else {
+        out.className = 'note bad';
+        out.textContent = res.status + ' ' + (body.error || '') + (body.message ? ': ' + body.message : '');
+      }
+    } catch (err) {
+      out.className = 'note bad';
+      out.textContent = 'failed: ' + err.message;
+    }
+  });
+
+  // ---- Events per second, last 60 s ----
+  const SECONDS = 60;
+  const rate = { published: new Array(SECONDS).fill(null), received: new Array(SECONDS).fill(0), lastTotal: null };
+  async function samplePublished() {
+    try {
+      const text = await (await fetch('/metrics', { cache: 'no-store' })).text();
+      const m = /^lastmile_events_published_total(?:\{[^}]*\})?\s+([0-9.eE+-]+)\s*$/m.exec(text);
+      if (!m) return null;
+      const total = Number(m[1]);
+      const delta = rate.lastTotal === null ? null : Math.max(0, total - rate.lastTotal);
+      rate.lastTotal = total;
+      return delta;
+    } catch (_) {
+      return null;
+    }
+  }
+  function drawChart() {
+    const canvas = $('rate-chart');
+    const dpr = window.devicePixelRatio || 1;
+    const w = canvas.clientWidth, h = canvas.clientHeight;
+    if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
+      canvas.width = Math.round(w * dpr);
+      canvas.height = Math.round(h * dpr);
+    }
+    const g = canvas.getContext('2d');
+    g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    g.clearRect(0, 0, w, h);
+    const pad = { l: 34, r: 6, t: 8, b: 18 };
+    const cw = w - pad.l - pad.r, ch = h - pad.t - pad.b;
+    const max = Math.max(5, ...rate.published.map((v) => v ?? 0), ...rate.received);
+    const top = niceCeil(max);
+    g.font = '11px system-ui, sans-serif';
+    g.fillStyle = '#687385';
+    g.strokeStyle = '#eceef2';
+    g.lineWidth = 1;
+    for (let i = 0; i <= 4; i++) {
+      const y = pad.t + ch - (ch * i) / 4 + 0.5;
+      g.beginPath(); g.moveTo(pad.l, y); g.lineTo(w - pad.r, y); g.stroke();
+      g.textAlign = 'right'; g.textBaseline = 'middle';
+      g.fillText(formatCount((top * i) / 4), pad.l - 5, y);
+    }
+    g.textAlign = 'left'; g.textBaseline = 'top';
+    g.fillText('60 s ago', pad.l, pad.t + ch + 4);
+    g.textAlign = 'right';
+    g.fillText('now', w - pad.r, pad.t + ch + 4);
+    const bw = cw / SECONDS;
+    g.fillStyle = '#b8cdf8';
+    rate.published.forEach((v, i) => {
+      if (!v) return;
+      const bh = (ch * v) / top;
+      g.fillRect(pad.l + i * bw + 0.5, pad.t + ch - bh, Math.max(1, bw - 1), bh);
+    });
+    g.strokeStyle = '#2f6fed';
+    g.lineWidth = 1.5;
+    g.lineJoin = 'round';
+    g.beginPath();
+    rate.received.forEach((v, i) => {
+      const x = pad.l + i * bw + bw / 2, y = pad.t + ch - (ch * v) / top;
+      if (i === 0) g.moveTo(x, y); else g.lineTo(x, y);
+    });
+    g.stroke();
+  }
+  function niceCeil(v) {
+    const p = Math.pow(10, Math.floor(Math.log10(v)));
+    for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
+    return 10 * p;
+  }
+  function formatCount(v) {
+    if (v >= 1e6) return (v / 1e6).toFixed(v % 1e6 ? 1 : 0) + 'M';
+    if (v >= 1e3) return (v / 1e3).toFixed(v % 1e3 ? 1 : 0) + 'k';
+    return String(Math.round(v * 10) / 10);
+  }
+  async function tick() {
+    const published = await samplePublished();
+    rate.published[SECONDS - 1] = published;
+    const got = rate.received[SECONDS - 1];
+    $('rate-published').textContent = published === null ? '\u2013' : published + '/s';
+    $('rate-received').textContent = got + '/s';
+    drawChart();
+    rate.published.push(null); rate.published.shift();
+    rate.received.push(0); rate.received.shift();
+  }
+  window.addEventListener('resize', drawChart);
+
+  connect();
+  samplePublished();
+  drawChart();
+  setInterval(tick, 1000);
+})();
+</script>
+</body>
+</html>
+)html";
+
+}  // namespace lastmile_server
