@@ -24,6 +24,8 @@
 #include <lastmile/http/stream.hpp>
 #include <lastmile/http/url.hpp>
 
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
@@ -37,6 +39,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -174,6 +177,19 @@ class exchange {
   asio::awaitable<void> wait_peer_closed();
   // Completes when the server begins a graceful shutdown. Cancellable.
   asio::awaitable<void> wait_shutdown();
+
+  // What ended a wait_any.
+  enum class wake : std::uint8_t { none, event, timeout, peer_closed, shutdown, source_error };
+
+  // Waits, without spawning anything, for the first of: the completion of
+  // `start_wait(handler)` (an operation with signature void(std::error_code), e.g. a
+  // hub's async_wait; it must honour the handler's cancellation slot), `deadline`,
+  // the peer closing the connection, or a graceful shutdown. The others are then
+  // cancelled and awaited, so nothing outlives the call. What a held poll or an idle
+  // stream costs while it waits is a handful of small operations, not coroutines.
+  template <class StartWait>
+  asio::awaitable<wake> wait_any(StartWait&& start_wait,
+                                 std::optional<asio::steady_timer::time_point> deadline = std::nullopt);
   bool shutting_down() const noexcept;
 
  private:
@@ -537,6 +553,70 @@ inline asio::awaitable<void> exchange::wait_peer_closed() {
     if (ec) co_return;
     dropped.clear();
   }
+}
+
+template <class StartWait>
+asio::awaitable<exchange::wake> exchange::wait_any(StartWait&& start_wait,
+                                                  std::optional<asio::steady_timer::time_point> deadline) {
+  if (shutting_down()) co_return wake::shutdown;
+  auto executor = get_executor();
+  struct state {
+    wake result = wake::none;
+    int pending = 0;
+    asio::steady_timer signal;
+    void finish(wake w) {
+      if (result == wake::none) result = w;
+      --pending;
+      signal.cancel();
+    }
+  } st{wake::none, 0, asio::steady_timer(executor, asio::steady_timer::time_point::max())};
+  asio::cancellation_signal cancel_source;
+  asio::steady_timer timer(executor);
+  auto& sock = conn_.stream_.socket();
+
+  ++st.pending;
+  start_wait(asio::bind_cancellation_slot(cancel_source.slot(), [&st](std::error_code ec) {
+    st.finish(!ec ? wake::event : ec == asio::error::operation_aborted ? wake::none : wake::source_error);
+  }));
+  if (deadline) {
+    ++st.pending;
+    timer.expires_at(*deadline);
+    timer.async_wait([&st](std::error_code ec) { st.finish(ec ? wake::none : wake::timeout); });
+  }
+  // The peer: readable with nothing to read (peeked, not consumed) is EOF. Bytes
+  // that did arrive (a pipelined request) stay in the socket for later; watching
+  // stops then, since readability cannot tell us more.
+  ++st.pending;
+  sock.async_wait(asio::ip::tcp::socket::wait_read, [&st, &sock](std::error_code ec) {
+    if (ec) return st.finish(wake::none);
+    char probe;
+    ssize_t n = ::recv(sock.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+      st.finish(wake::peer_closed);
+    else
+      --st.pending;  // data waiting: stop watching, keep waiting for the others
+  });
+  ++st.pending;
+  conn_.shutdown_signal_.async_wait([&st, this](std::error_code) {
+    st.finish(shutting_down() ? wake::shutdown : wake::none);
+  });
+
+  std::error_code ec;
+  while (st.result == wake::none) {
+    st.signal.expires_at(asio::steady_timer::time_point::max());
+    co_await st.signal.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (st.pending == 0) break;  // defensive: every watcher ended without a result
+  }
+  // Stop the rest and wait until their handlers have run (they refer to this frame).
+  cancel_source.emit(asio::cancellation_type::all);
+  timer.cancel();
+  sock.cancel(ec);
+  conn_.shutdown_signal_.cancel_one();
+  while (st.pending > 0) {
+    st.signal.expires_at(asio::steady_timer::time_point::max());
+    co_await st.signal.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  co_return st.result;
 }
 
 inline asio::awaitable<void> exchange::wait_shutdown() {

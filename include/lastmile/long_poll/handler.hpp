@@ -13,7 +13,6 @@
 #include <lastmile/core/event_json.hpp>
 #include <lastmile/http/server.hpp>
 
-#include <asio/experimental/awaitable_operators.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 
@@ -145,7 +144,6 @@ inline asio::awaitable<void> answer(http::exchange& ex, const event_batch& batch
 // Serves one poll. Validate authorization for params.filter before calling.
 template <event_source Source>
 asio::awaitable<void> serve(http::exchange& ex, Source& source, const request_params& p, const options& o) {
-  using namespace asio::experimental::awaitable_operators;
   cursor c = lastmile::resolve(source, p.from);
   event_batch batch;
   read_status st = source.read_after(c, p.filter, p.limit, batch);
@@ -160,20 +158,12 @@ asio::awaitable<void> serve(http::exchange& ex, Source& source, const request_pa
   }
   if (o.counters) o.counters->held.fetch_add(1, std::memory_order_relaxed);
   c = st.next;
-  bool client_gone = false;
-  {
-    auto executor = ex.get_executor();
-    asio::steady_timer timeout(executor, p.timeout);
-    try {
-      auto r = co_await (source.async_wait(executor, c, p.filter, asio::use_awaitable) ||
-                         timeout.async_wait(asio::use_awaitable) || ex.wait_peer_closed() ||
-                         ex.wait_shutdown());
-      client_gone = r.index() == 2;
-      if (r.index() == 1 && o.counters) o.counters->timeouts.fetch_add(1, std::memory_order_relaxed);
-    } catch (const std::exception&) {
-      // The source shut down: answer with what there is.
-    }
-  }
+  auto executor = ex.get_executor();
+  auto woke = co_await ex.wait_any(
+      [&](auto handler) { source.async_wait(executor, c, p.filter, std::move(handler)); },
+      asio::steady_timer::clock_type::now() + p.timeout);
+  const bool client_gone = woke == http::exchange::wake::peer_closed;
+  if (woke == http::exchange::wake::timeout && o.counters) o.counters->timeouts.fetch_add(1, std::memory_order_relaxed);
   if (o.counters) o.counters->held.fetch_sub(1, std::memory_order_relaxed);
   if (o.limiter) o.limiter->release(ip);
   if (client_gone) {

@@ -11,7 +11,6 @@
 #include <lastmile/http/server.hpp>
 #include <lastmile/sse/encoder.hpp>
 
-#include <asio/experimental/awaitable_operators.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 
@@ -89,7 +88,6 @@ template <event_source Source>
 asio::awaitable<void> serve(http::exchange& ex, Source& source, topic_filter filter, cursor start,
                             const options& o,
                             std::optional<std::chrono::system_clock::time_point> expires = std::nullopt) {
-  using namespace asio::experimental::awaitable_operators;
   http::header_list h;
   if (!cors_headers(o, ex.req(), h)) {
     co_await ex.respond_error(403, "forbidden", "origin not allowed");
@@ -107,59 +105,52 @@ asio::awaitable<void> serve(http::exchange& ex, Source& source, topic_filter fil
   bool alive = !co_await ex.write_body(std::string_view(hello));
 
   auto executor = ex.get_executor();
-  asio::steady_timer heartbeat(executor);
-  std::string control;                 // reset frames of this write
+  std::string control;  // reset frames of this write
   event_batch batch;
   std::vector<asio::const_buffer> parts;
   cursor c = start;
+  using clock = asio::steady_timer::clock_type;
+  // The token's expiry as a steady deadline (the stream ends there).
+  std::optional<clock::time_point> end_at;
+  if (expires) end_at = clock::now() + std::chrono::duration_cast<clock::duration>(*expires - std::chrono::system_clock::now());
 
-  auto pump = [&]() -> asio::awaitable<void> {
-    while (alive) {
-      batch.clear();
-      control.clear();
-      read_status st = source.read_after(c, filter, o.batch_max, batch);
-      if (st.reset) {
-        append_reset(control, st.reset->earliest);
-        if (o.counters) o.counters->resets.fetch_add(1, std::memory_order_relaxed);
-      }
-      c = st.next;
-      if (batch.empty() && control.empty()) {
-        heartbeat.expires_after(o.heartbeat);
-        auto woke = co_await (source.async_wait(executor, c, filter, asio::use_awaitable) ||
-                              heartbeat.async_wait(asio::use_awaitable));
-        if (woke.index() == 1) alive = !co_await ex.write_body(heartbeat_frame);
-        continue;
-      }
-      parts.clear();
-      if (!control.empty()) parts.push_back(asio::buffer(control));
-      std::size_t bytes = control.size();
-      for (const auto& e : batch) {
-        const std::string& frame = event_frame(*e);
-        parts.push_back(asio::buffer(frame));
-        bytes += frame.size();
-      }
-      alive = !co_await ex.write_body(parts);
-      if (alive && o.counters) {
-        o.counters->delivered.fetch_add(batch.size(), std::memory_order_relaxed);
-        o.counters->bytes.fetch_add(bytes, std::memory_order_relaxed);
-      }
+  while (alive) {
+    if (end_at && clock::now() >= *end_at) break;
+    batch.clear();
+    control.clear();
+    read_status st = source.read_after(c, filter, o.batch_max, batch);
+    if (st.reset) {
+      append_reset(control, st.reset->earliest);
+      if (o.counters) o.counters->resets.fetch_add(1, std::memory_order_relaxed);
     }
-  };
-  auto until_expiry = [&]() -> asio::awaitable<void> {
-    asio::steady_timer t(executor);
-    if (expires) {
-      auto left = *expires - std::chrono::system_clock::now();
-      t.expires_after(std::chrono::duration_cast<asio::steady_timer::duration>(left));
-    } else {
-      t.expires_at(asio::steady_timer::time_point::max());
+    c = st.next;
+    if (batch.empty() && control.empty()) {
+      auto deadline = clock::now() + o.heartbeat;
+      if (end_at && *end_at < deadline) deadline = *end_at;
+      auto woke = co_await ex.wait_any(
+          [&](auto handler) { source.async_wait(executor, c, filter, std::move(handler)); }, deadline);
+      using wake = http::exchange::wake;
+      if (woke == wake::timeout) {
+        if (end_at && clock::now() >= *end_at) break;
+        alive = !co_await ex.write_body(heartbeat_frame);
+      } else if (woke != wake::event) {
+        break;  // peer gone, shutdown, or the source shut down
+      }
+      continue;
     }
-    co_await t.async_wait(asio::use_awaitable);
-  };
-
-  try {
-    if (alive) co_await (pump() || ex.wait_peer_closed() || ex.wait_shutdown() || until_expiry());
-  } catch (const std::exception&) {
-    // The source shut down or an operation was cancelled: end the stream cleanly.
+    parts.clear();
+    if (!control.empty()) parts.push_back(asio::buffer(control));
+    std::size_t bytes = control.size();
+    for (const auto& e : batch) {
+      const std::string& frame = event_frame(*e);
+      parts.push_back(asio::buffer(frame));
+      bytes += frame.size();
+    }
+    alive = !co_await ex.write_body(parts);
+    if (alive && o.counters) {
+      o.counters->delivered.fetch_add(batch.size(), std::memory_order_relaxed);
+      o.counters->bytes.fetch_add(bytes, std::memory_order_relaxed);
+    }
   }
   co_await ex.end_stream();
   if (o.counters) o.counters->open.fetch_sub(1, std::memory_order_relaxed);
