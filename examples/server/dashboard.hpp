@@ -5,10 +5,8 @@
 // The WebSocket and long-polling panels are placeholders (ws-panel, poll-panel).
 //
 // What an SSE frame carries is id, event type and data (see the wire contract): a
-// browser EventSource only delivers the event types it has a listener for, and the
-// frame names no topic nor time. So the page listens for the types it is told or
-// has published, shows the topic when it is known (its own publishes, or a
-// single-topic filter), and the time it received the event.
+// stream uses `/sse?format=json`: every event arrives as an unnamed (message) event
+// whose data is the event's JSON, so the page sees every topic and type.
 #include <string_view>
 
 namespace lastmile_server {
@@ -60,12 +58,13 @@ inline constexpr std::string_view dashboard_html = R"html(<!doctype html>
   .note { font-size: 12px; color: var(--muted); min-height: 1.4em; word-break: break-all; }
   .note.ok { color: var(--ok); } .note.bad { color: var(--bad); }
   canvas { width: 100%; height: 150px; display: block; }
-  .legend { display: flex; gap: 14px; font-size: 12px; color: var(--muted); margin-top: 6px; }
+  .legend { display: flex; flex-wrap: wrap; gap: 4px 14px; font-size: 12px; color: var(--muted); margin-top: 6px; }
+  .legend span { white-space: nowrap; }
   .legend b { color: var(--ink); font-family: var(--mono); font-weight: 600; margin-left: 2px; }
   .legend i { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 5px;
               vertical-align: -1px; }
   .events { min-width: 0; display: flex; flex-direction: column; }
-  .table-wrap { overflow: auto; max-height: 560px; border: 1px solid var(--line); border-radius: 8px; }
+  .table-wrap { flex: 1 1 0; min-height: 320px; overflow: auto; border: 1px solid var(--line); border-radius: 8px; }
   table { width: 100%; border-collapse: collapse; font-size: 13px; }
   th { position: sticky; top: 0; background: #f8f9fb; text-align: left; font-weight: 600; color: var(--muted);
        font-size: 12px; padding: 7px 10px; border-bottom: 1px solid var(--line); }
@@ -119,8 +118,6 @@ inline constexpr std::string_view dashboard_html = R"html(<!doctype html>
       <h2>SSE stream</h2>
       <label for="filter-topics">topics (comma-separated, <code>orders.*</code> prefix; empty = all)</label>
       <input id="filter-topics" placeholder="all topics">
-      <label for="watch-types">event types to show (EventSource delivers only named types)</label>
-      <input id="watch-types" value="message, created, updated, deleted">
       <div class="row"><button id="apply-stream" type="button">Apply</button>
         <button id="toggle-stream" type="button">Disconnect</button></div>
       <p id="stream-url" class="note"></p>
@@ -170,7 +167,7 @@ inline constexpr std::string_view dashboard_html = R"html(<!doctype html>
 
   const state = {
     es: null, listening: new Set(), lastId: null, received: 0, reconnects: 0, resets: 0,
-    opened: false, paused: false, pausedRows: [], topicById: new Map(), singleTopic: null,
+    opened: false, paused: false, pausedRows: [], 
     wanted: true,
   };
 
@@ -221,28 +218,22 @@ inline constexpr std::string_view dashboard_html = R"html(<!doctype html>
     addRow(tr);
   }
   function onEvent(e) {
+    let ev;
+    try { ev = JSON.parse(e.data); } catch (_) { return; }
     state.lastId = e.lastEventId || state.lastId;
     state.received++;
     rate.received[rate.received.length - 1]++;
-    const topic = state.topicById.get(e.lastEventId) ?? state.singleTopic;
+    const data = typeof ev.data === 'string' ? ev.data : JSON.stringify(ev.data);
     const tr = document.createElement('tr');
     tr.className = 'fresh';
-    tr.dataset.id = e.lastEventId;
-    tr.appendChild(cell('time', fmtTime(new Date())));
-    tr.appendChild(cell('id', e.lastEventId));
-    tr.appendChild(topic ? tag(topic) : tag('?', 'unknown'));
-    if (!topic) tr.lastChild.title = 'SSE frames name no topic; filter on one topic to see it';
-    tr.appendChild(tag(e.type, 'type'));
-    tr.appendChild(cell('data', e.data, e.data));
+    tr.dataset.id = ev.id;
+    tr.appendChild(cell('time', fmtTime(new Date(ev.time))));
+    tr.appendChild(cell('id', ev.id));
+    tr.appendChild(tag(ev.topic));
+    tr.appendChild(tag(ev.type, 'type'));
+    tr.appendChild(cell('data', data, data));
     addRow(tr);
     updateStats();
-  }
-  // The stream may deliver this page's own event before the POST has answered.
-  function fillTopic(id, topic) {
-    for (const tr of [...$('event-rows').rows, ...state.pausedRows]) {
-      if (tr.dataset.id !== id) continue;
-      tr.cells[2].replaceWith(tag(topic));
-    }
   }
   function onReset(e) {
     state.resets++;
@@ -256,17 +247,10 @@ inline constexpr std::string_view dashboard_html = R"html(<!doctype html>
   function filterTopics() {
     return $('filter-topics').value.split(',').map((s) => s.trim()).filter(Boolean);
   }
-  function watchTypes() {
-    return $('watch-types').value.split(',').map((s) => s.trim()).filter(Boolean);
-  }
-  function listen(type) {
-    if (!state.es || state.listening.has(type) || type === 'reset') return;
-    state.listening.add(type);
-    state.es.addEventListener(type, onEvent);
-  }
   function streamUrl() {
     const q = new URLSearchParams();
     for (const t of filterTopics()) q.append('topic', t);
+    q.set('format', 'json');
     if (state.lastId) q.set('last_event_id', state.lastId);  // no gap when the filter changes
     if (token) q.set('token', token);
     const s = q.toString();
@@ -275,13 +259,10 @@ inline constexpr std::string_view dashboard_html = R"html(<!doctype html>
   function connect() {
     disconnect();
     state.wanted = true;
-    const topics = filterTopics();
-    state.singleTopic = topics.length === 1 && !topics[0].endsWith('.*') ? topics[0] : null;
     const url = streamUrl();
     $('stream-url').textContent = 'GET ' + url.replace(/token=[^&]*/, 'token=\u2026');
     const es = new EventSource(url);
     state.es = es;
-    state.listening = new Set();
     state.opened = false;
     setStatus('', 'connecting');
     es.addEventListener('open', () => {
@@ -295,7 +276,7 @@ inline constexpr std::string_view dashboard_html = R"html(<!doctype html>
       else if (es.readyState === EventSource.CLOSED) setStatus('closed', 'closed');
     });
     es.addEventListener('reset', onReset);
-    for (const t of watchTypes()) listen(t);
+    es.addEventListener('message', onEvent);
     $('toggle-stream').textContent = 'Disconnect';
   }
   function disconnect() {
@@ -303,7 +284,6 @@ inline constexpr std::string_view dashboard_html = R"html(<!doctype html>
     state.es = null;
   }
   $('apply-stream').addEventListener('click', connect);
-  $('watch-types').addEventListener('change', () => { for (const t of watchTypes()) listen(t); });
   $('toggle-stream').addEventListener('click', () => {
     if (state.es) {
       disconnect();
@@ -330,8 +310,6 @@ inline constexpr std::string_view dashboard_html = R"html(<!doctype html>
     ev.preventDefault();
     const topic = $('pub-topic').value.trim(), type = $('pub-type').value.trim();
     const out = $('pub-result');
-    listen(type);  // make sure this page shows what it publishes
-    if (!watchTypes().includes(type)) $('watch-types').value = watchTypes().concat(type).join(', ');
     out.className = 'note';
     out.textContent = 'publishing\u2026';
     try {
@@ -339,9 +317,6 @@ inline constexpr std::string_view dashboard_html = R"html(<!doctype html>
                               { method: 'POST', body: $('pub-payload').value, headers: authHeaders });
       const body = await res.json().catch(() => ({}));
       if (res.status === 201) {
-        state.topicById.set(body.id, topic);
-        fillTopic(body.id, topic);
-        if (state.topicById.size > 5000) state.topicById.delete(state.topicById.keys().next().value);
         out.className = 'note ok';
         out.textContent = '201 id ' + body.id;
       } else {

@@ -47,6 +47,11 @@ test('dashboard: self-contained page, live event list, publish form, placeholder
   });
   const firstId = await page.textContent('#event-rows tr:first-child td.id');
   assert.equal(firstId, ids.at(-1), 'the newest event is on top');
+  // Every topic and type is visible (the page reads /sse?format=json).
+  const topRow = await page.evaluate(() => [...document.querySelector('#event-rows tr:first-child').cells].map((c) => c.textContent));
+  assert.equal(topRow[2], 'orders');
+  assert.equal(topRow[3], 'created');
+  assert.equal(topRow[4], '{"n":11,"note":"from REST"}');
 
   // The publish form: its event comes back over the stream with its topic and type.
   await page.fill('#pub-topic', 'orders.eu');
@@ -66,7 +71,7 @@ test('dashboard: self-contained page, live event list, publish form, placeholder
   }, published);
   assert.equal(row[2], 'orders.eu');
   assert.equal(row[3], 'shipped');
-  assert.equal(row[4], '{"order": 7, "carrier": "post"}');
+  assert.equal(row[4], '{"order":7,"carrier":"post"}');  // data arrives as JSON
 
   assert.equal(await page.textContent('#stat-last-id'), published);
   assert.ok(await page.$('section#ws-panel'), 'WebSocket placeholder');

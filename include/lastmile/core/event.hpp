@@ -27,10 +27,10 @@ enum class wire_slot : std::uint8_t {
   sse = 1,         // id:/event:/data: lines and the blank line
   ws_message = 2,  // WebSocket text frame of the server->client event message
   ws_deflate = 3,  // the same, compressed with permessage-deflate (no context takeover)
-  custom0 = 4,
-  custom1 = 5,
-  custom2 = 6,
-  custom3 = 7,
+  sse_json = 4,    // SSE frame whose data is the event's JSON form (format=json streams)
+  custom0 = 5,
+  custom1 = 6,
+  custom2 = 7,
 };
 inline constexpr std::size_t wire_slot_count = 8;
 

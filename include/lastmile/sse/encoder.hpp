@@ -9,6 +9,7 @@
 // all an EventSource can deliver).
 #include <lastmile/core/cursor.hpp>
 #include <lastmile/core/event.hpp>
+#include <lastmile/core/event_json.hpp>
 
 #include <chrono>
 #include <string>
@@ -55,6 +56,20 @@ inline const std::string& event_frame(const event_record& e) {
   return e.wire(wire_slot::sse, [](const event_record& r) {
     std::string s;
     append_event(s, r.id(), r.type(), r.payload());
+    return s;
+  });
+}
+
+// The `format=json` frame: an unnamed event (EventSource's `message`) whose data is
+// the event's JSON form, so one onmessage handler sees every topic and type. The
+// JSON has no raw line ends (they are escaped), so it is a single data line.
+inline const std::string& json_event_frame(const event_record& e) {
+  return e.wire(wire_slot::sse_json, [](const event_record& r) {
+    std::string s = "id: ";
+    append_cursor(s, r.id());
+    s += "\ndata: ";
+    s += event_json(r);
+    s += "\n\n";
     return s;
   });
 }

@@ -37,6 +37,7 @@ struct options {
   std::chrono::milliseconds retry = 2s;        // the client's reconnection delay
   std::size_t batch_max = 256;                 // events per gather write
   std::vector<std::string> allow_origins;      // CORS allow-list; empty: any origin
+  bool json_frames = false;                    // data = the event's JSON, no event: line (format=json)
   stats* counters = nullptr;
 };
 
@@ -142,7 +143,7 @@ asio::awaitable<void> serve(http::exchange& ex, Source& source, topic_filter fil
     if (!control.empty()) parts.push_back(asio::buffer(control));
     std::size_t bytes = control.size();
     for (const auto& e : batch) {
-      const std::string& frame = event_frame(*e);
+      const std::string& frame = o.json_frames ? json_event_frame(*e) : event_frame(*e);
       parts.push_back(asio::buffer(frame));
       bytes += frame.size();
     }
