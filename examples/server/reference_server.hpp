@@ -1,6 +1,7 @@
 #pragma once
 // The reference server: lastmile's transports on one port over a memory log, as
 // docs/server.md describes. Kept in a header so tests can run it in-process.
+#include "dashboard.hpp"
 #include "flags.hpp"
 
 #include <lastmile/auth/authorization.hpp>
@@ -10,6 +11,7 @@
 #include <lastmile/metrics.hpp>
 #include <lastmile/long_poll/handler.hpp>
 #include <lastmile/sse/session.hpp>
+#include <lastmile/ws/session.hpp>
 
 #include <simdjson.h>
 
@@ -28,6 +30,7 @@ class reference_server {
     http_.route("POST", "/topics/{topic}/events", [this](http::exchange& ex) { return publish(ex); });
     http_.route("GET", "/topics/{topic}/events", [this](http::exchange& ex) { return read(ex); });
     http_.route("GET", "/healthz", [](http::exchange& ex) { return healthz(ex); }, open);
+    http_.route("GET", "/", [](http::exchange& ex) { return dashboard(ex); }, open);
     http_.route("GET", "/metrics", [this](http::exchange& ex) { return metrics(ex); }, open);
     // Server-Sent Events: every (re)connection is authenticated again.
     http_.route("GET", "/sse", [this](http::exchange& ex) { return sse_stream(ex, false); });
@@ -38,11 +41,20 @@ class reference_server {
     sse_options_.heartbeat = std::chrono::milliseconds(static_cast<long long>(opts_.heartbeat_seconds * 1000));
     sse_options_.allow_origins = opts_.allow_origins;
     sse_options_.counters = &sse_stats_;
+    sse_json_options_ = sse_options_;
+    sse_json_options_.json_frames = true;
     // Long polling (and the seed article's path for it).
     http_.route("GET", "/poll", [this](http::exchange& ex) { return poll(ex); });
     http_.route("GET", "/api/events", [this](http::exchange& ex) { return poll(ex); });
     poll_options_.limiter = &poll_limiter_;
     poll_options_.counters = &poll_stats_;
+    // WebSocket: the token (header or ?token=) is checked before the upgrade; the
+    // claims then limit subscribe and publish per message.
+    http_.route("GET", "/ws", [this](http::exchange& ex) { return ws::serve(ex, hub_, ws_options_); });
+    ws_options_.handshake.allowed_origins = opts_.allow_origins;
+    ws_options_.heartbeat = sse_options_.heartbeat;
+    ws_options_.require_claims = opts_.auth_secret.has_value();
+    ws_options_.counters = &ws_stats_;
     http_.on_shutdown([this] { hub_.shutdown(); });
     register_metrics();
   }
@@ -72,6 +84,12 @@ class reference_server {
   static asio::awaitable<void> healthz(http::exchange& ex) {
     std::string_view body = R"({"status":"ok"})";
     co_await ex.respond(200, body);
+  }
+
+  // The live dashboard page (static; its streams authenticate with ?token=).
+  static asio::awaitable<void> dashboard(http::exchange& ex) {
+    std::string_view type = "text/html; charset=utf-8";
+    co_await ex.respond(200, dashboard_html, type);
   }
 
   asio::awaitable<void> metrics(http::exchange& ex) {
@@ -169,7 +187,14 @@ class reference_server {
     std::optional<std::chrono::system_clock::time_point> expires;
     if (ex.claims()) expires = ex.claims()->expires;
     cursor from = hub_.resolve(*start);
-    co_await sse::serve(ex, hub_, std::move(*filter), from, sse_options_, expires);
+    auto format = ex.query().get("format");
+    if (format && *format != "json") {
+      std::string_view bad_format = "format: only 'json' is known";
+      co_await ex.respond_error(400, "bad_request", bad_format);
+      co_return;
+    }
+    const sse::options& chosen = format ? sse_json_options_ : sse_options_;
+    co_await sse::serve(ex, hub_, std::move(*filter), from, chosen, expires);
   }
 
   // GET /poll?topic=a&cursor=<cursor|latest|earliest>&timeout=<s>&limit=<n>
@@ -241,6 +266,18 @@ class reference_server {
                                    {{"transport", "long_poll"}}, [this] { return double(poll_stats_.resets.load()); });
     registry_.add_counter_callback("lastmile_long_poll_timeouts_total", "Held polls answered empty at their timeout.",
                                    {}, [this] { return double(poll_stats_.timeouts.load()); });
+    registry_.add_gauge_callback("lastmile_connections", "Open connections by transport.",
+                                 {{"transport", "ws"}}, [this] { return double(ws_stats_.open.load()); });
+    registry_.add_counter_callback("lastmile_events_delivered_total", "Events delivered by transport.",
+                                   {{"transport", "ws"}}, [this] { return double(ws_stats_.delivered.load()); });
+    registry_.add_counter_callback("lastmile_resets_total", "Resets sent by transport.",
+                                   {{"transport", "ws"}}, [this] { return double(ws_stats_.resets.load()); });
+    registry_.add_counter_callback("lastmile_bytes_sent_total", "Event bytes sent by transport.",
+                                   {{"transport", "ws"}}, [this] { return double(ws_stats_.bytes.load()); });
+    registry_.add_counter_callback("lastmile_ws_messages_received_total", "WebSocket messages received from clients.",
+                                   {}, [this] { return double(ws_stats_.messages.load()); });
+    registry_.add_counter_callback("lastmile_ws_errors_total", "WebSocket error replies to bad client messages.",
+                                   {}, [this] { return double(ws_stats_.errors.load()); });
     registry_.add_gauge_callback("lastmile_hub_waiters", "Readers waiting for events.", {},
                                  [this] { return double(hub_.stats().waiters); });
     registry_.add_gauge_callback("lastmile_log_events", "Events retained in the log.", {},
@@ -253,11 +290,13 @@ class reference_server {
   http::server http_;
   metrics::registry registry_;
   metrics::counter delivered_rest_, resets_rest_;
-  sse::options sse_options_;
+  sse::options sse_options_, sse_json_options_;
   sse::stats sse_stats_;
   long_poll::hold_limiter poll_limiter_{100};
   long_poll::options poll_options_;
   long_poll::stats poll_stats_;
+  ws::options ws_options_;
+  ws::stats ws_stats_;
 };
 
 }  // namespace lastmile_server

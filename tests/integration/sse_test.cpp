@@ -326,3 +326,18 @@ TEST_CASE("sse: a slow consumer does not hold back others and catches up when it
   for (int i = 0; i < n; ++i) in_order = in_order && slow.messages[i].data.starts_with(std::to_string(i) + ":");
   CHECK(in_order);
 }
+
+TEST_CASE("sse: format=json sends every event as a message whose data is the event JSON") {
+  sse_server s({});
+  sse_reader r(s.port(), "/sse?format=json");
+  REQUIRE(r.until([&] { return !r.comments.empty(); }));
+  std::string id = s.publish("orders.eu", R"({"n":1})");
+  s.srv.events().publish("users", "joined", "line1\nline2");
+  REQUIRE(r.until([&] { return r.messages.size() == 2; }));
+  CHECK(r.messages[0].type == "message");
+  CHECK(r.messages[0].last_event_id == id);
+  CHECK(r.messages[0].data.starts_with(R"({"id":")" + id + R"(","topic":"orders.eu","type":"m","data":{"n":1},"time":")"));
+  CHECK(r.messages[1].data.find(R"("topic":"users","type":"joined","data":"line1\nline2")") != std::string::npos);
+  auto bad = testing::request(s.port(), "GET", "/sse?format=xml");
+  CHECK(bad->status == 400);
+}

@@ -1,0 +1,607 @@
+#pragma once
+// A WebSocket connection over an http::exchange, reading from any event_source
+// (hub<Log>): the handshake, then the JSON protocol of PROTOCOL "WebSocket".
+//
+// Four coroutines run on the connection's executor (one thread, no locks):
+//  - the reader reads bytes, feeds the frame parser (which unmasks in place) and
+//    handles client messages: control replies and pongs are queued as ready frames,
+//    in arrival order, in one bounded buffer (the reader pauses while it is full);
+//  - the writer owns the socket's write side, one write in flight: it takes the
+//    queued frames, then, per subscription, everything after its cursor (cursor-pull,
+//    nothing is queued per event) and sends it all as one gather write of shared,
+//    serialize-once event frames. With nothing to send it waits on the source (one
+//    wait over all subscriptions) or for the reader to queue something;
+//  - the ticker sends pings every `heartbeat`, ends a peer silent for two intervals
+//    and closes with 1008 when the token expires;
+//  - a watcher closes with 1001 when the server shuts down.
+// The reader and writer wake each other with steady_timers used as signals.
+//
+// Not ex.wait_any: its peer-close watch cancels every operation on the socket,
+// which would cancel the reader. The reader sees the peer's close itself.
+#include <lastmile/auth/authorization.hpp>
+#include <lastmile/core/concepts.hpp>
+#include <lastmile/http/server.hpp>
+#include <lastmile/ws/close.hpp>
+#include <lastmile/ws/control.hpp>
+#include <lastmile/ws/deflate.hpp>
+#include <lastmile/ws/frame.hpp>
+#include <lastmile/ws/handshake.hpp>
+
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace lastmile::ws {
+
+using namespace std::chrono_literals;
+
+// Counters sessions update (owned by the application; all optional).
+struct stats {
+  std::atomic<std::int64_t> open{0};
+  std::atomic<std::uint64_t> delivered{0};      // event messages sent
+  std::atomic<std::uint64_t> resets{0};
+  std::atomic<std::uint64_t> bytes{0};          // all bytes written after the handshake
+  std::atomic<std::uint64_t> messages{0};       // client messages received (text)
+  std::atomic<std::uint64_t> errors{0};         // error replies sent
+  std::atomic<std::uint64_t> published{0};      // events published by clients
+};
+
+struct options {
+  handshake_options handshake;                  // origins, subprotocols, permessage-deflate policy
+  std::chrono::milliseconds heartbeat = 15s;    // ping interval; silent for two of them: closed
+  std::chrono::milliseconds close_timeout = 2s; // wait for the peer's close after ours
+  std::uint64_t max_message_size = 1024 * 1024; // client messages; beyond: close 1009
+  std::size_t max_subscriptions = 64;
+  std::size_t batch_max = 256;                  // events per gather write (over all subscriptions)
+  std::size_t max_pending_bytes = 256 * 1024;   // queued replies/pongs; beyond, reading pauses
+  unsigned error_limit = 20;                    // this many error replies within error_window:
+  std::chrono::milliseconds error_window = 10s; // close 1008
+  bool require_claims = false;                  // subscribe/publish need claims that grant them
+  bool allow_publish = true;                    // the `publish` message (needs a source with publish())
+  stats* counters = nullptr;
+};
+
+// --- serialize-once event frames ---------------------------------------------
+
+namespace session_detail {
+
+inline constexpr char ping_frame[] = {'\x89', '\x00'};  // a ping without payload
+
+// One deflater per thread, reset after every message (no context takeover), instead
+// of ~256 KiB of zlib state allocated per event.
+inline deflater& thread_deflater() {
+  thread_local deflater d(15, true);
+  return d;
+}
+
+// The loop's receive buffer is private to the server; sessions share one per thread
+// (read_append copies out of it before anything else can run on the thread).
+inline std::span<char> thread_scratch() {
+  thread_local std::vector<char> buffer(64 * 1024);
+  return buffer;
+}
+
+inline bool after(cursor a, cursor b) noexcept { return a.epoch == b.epoch ? a.offset > b.offset : false; }
+inline bool less(cursor a, cursor b) noexcept {
+  return a.epoch != b.epoch ? a.epoch < b.epoch : a.offset < b.offset;
+}
+
+}  // namespace session_detail
+
+// The complete text frame of the event message, computed once per event and shared
+// by every connection (the message names the event's own topic, so it is the same
+// bytes for every subscriber).
+inline const std::string& event_frame(const event_record& e) {
+  return e.wire(wire_slot::ws_message, [](const event_record& r) {
+    std::string message = event_message(r);
+    std::string frame;
+    append_frame(frame, opcode::text, message);
+    return frame;
+  });
+}
+
+// The same message compressed with permessage-deflate (window 15, no context
+// takeover), RSV1 set; the plain frame when compressing does not make it smaller.
+inline const std::string& event_frame_deflated(const event_record& e) {
+  return e.wire(wire_slot::ws_deflate, [](const event_record& r) {
+    const std::string& plain = event_frame(r);
+    const auto length7 = static_cast<unsigned char>(plain[1]) & 0x7F;
+    const std::size_t header = length7 < 126 ? 2 : length7 == 126 ? 4 : 10;
+    std::string_view message = std::string_view(plain).substr(header);
+    std::string compressed = session_detail::thread_deflater().compress(message);
+    if (compressed.size() >= message.size()) return plain;
+    std::string frame;
+    append_frame(frame, opcode::text, compressed, true, true);
+    return frame;
+  });
+}
+
+// --- the session ---------------------------------------------------------------
+
+template <event_source Source>
+class session : public std::enable_shared_from_this<session<Source>> {
+ public:
+  using clock = asio::steady_timer::clock_type;
+
+  session(http::exchange& ex, Source& source, const options& o, const handshake_result& hs, position resume)
+      : ex_(ex), source_(source), o_(o), executor_(ex.get_executor()),
+        parser_(parser_options{.max_message_size = o.max_message_size}), resume_(resume),
+        writer_signal_(executor_, clock::time_point::max()), reader_signal_(executor_, clock::time_point::max()) {
+    if (hs.deflate) {
+      parser_.enable_deflate(hs.deflate->params);
+      // Shared compressed frames need our window at 15 and a reset per message.
+      deflate_events_ = hs.deflate->params.server_no_context_takeover && hs.deflate->params.server_max_window_bits == 15;
+    }
+    if (ex.claims() && ex.claims()->expires) {
+      auto left = *ex.claims()->expires - std::chrono::system_clock::now();
+      expires_at_ = clock::now() + std::chrono::duration_cast<clock::duration>(left);
+    }
+    last_received_ = clock::now();
+    error_window_start_ = clock::now();
+  }
+
+  asio::awaitable<void> run(std::string initial) {
+    using namespace asio::experimental::awaitable_operators;
+    initial_ = std::move(initial);
+    if (o_.counters) o_.counters->open.fetch_add(1, std::memory_order_relaxed);
+    try {
+      co_await ((read_loop() && write_loop()) || (tick_loop() || shutdown_watch()));
+    } catch (const std::exception&) {
+      // A cancelled branch may throw operation_aborted; the connection closes anyway.
+    }
+    if (o_.counters) o_.counters->open.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  // Frame parser callbacks (public for the parser's concept; not an API).
+  struct parser_events {
+    session* s;
+    void on_data(message_kind kind, std::string_view chunk, bool fin) { s->on_data(kind, chunk, fin); }
+    void on_ping(std::string_view payload) { s->on_ping(payload); }
+    void on_pong(std::string_view) {}
+    void on_close(std::uint16_t code, std::string_view) { s->on_close(code); }
+  };
+
+ private:
+  struct subscription {
+    std::string topic;    // as the client wrote it (`orders` or `orders.*`)
+    topic_filter filter;  // the same, parsed
+    cursor at;            // everything after it is still to be sent
+  };
+
+  // --- reader ----------------------------------------------------------------
+
+  asio::awaitable<void> read_loop() {
+    std::string in = std::move(initial_);
+    std::error_code ec;
+    while (!stop_) {
+      if (!in.empty()) {
+        last_received_ = clock::now();
+        if (!parser_.closed() && !parser_.failed()) {  // after either, bytes are discarded
+          parser_events events{this};
+          auto r = parser_.feed(in.data(), in.size(), events);
+          if (!r.ok()) close_with(close_code_for(r.error), describe(r.error));
+        }
+        in.clear();
+        if (in.capacity() > 256 * 1024) std::string().swap(in);
+        if (parser_.closed()) break;  // the peer's close: nothing follows it
+      }
+      // Backpressure: a client that sends faster than it reads our replies waits.
+      while (!stop_ && pending_.size() > o_.max_pending_bytes) {
+        reader_signal_.expires_at(clock::time_point::max());
+        co_await reader_signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      }
+      if (stop_) break;
+      co_await ex_.stream().read_append(in, session_detail::thread_scratch(), ec);
+      if (ec) {
+        if (!close_sent_) peer_gone_ = true;  // EOF or reset without a close handshake
+        break;
+      }
+    }
+    reader_done_ = true;
+    wake_writer();
+  }
+
+  void on_data(message_kind kind, std::string_view chunk, bool fin) {
+    if (close_queued_) return;  // after a close, data is ignored
+    if (kind == message_kind::binary) {
+      close_with(close_code::unsupported_data, "binary messages are not supported");
+      return;
+    }
+    if (fin && message_.empty()) {
+      handle_message(chunk);  // the common case: a whole message in one read, no copy
+      return;
+    }
+    message_.append(chunk);
+    if (!fin) return;
+    handle_message(message_);
+    message_.clear();
+    if (message_.capacity() > 64 * 1024) std::string().swap(message_);
+  }
+
+  void on_ping(std::string_view payload) {
+    if (close_queued_) return;
+    append_frame(pending_, opcode::pong, payload);  // in order with everything else queued
+    wake_writer();
+  }
+
+  void on_close(std::uint16_t code) {
+    if (close_queued_) return;  // the answer to our close
+    close_queued_ = true;
+    server_initiated_ = false;
+    // Echo the code; an empty close (1005 locally) is answered with an empty one.
+    close_frame_ = code == close_code::no_status ? make_close_frame() : make_close_frame(code);
+    wake_writer();
+  }
+
+  void handle_message(std::string_view text) {
+    if (o_.counters) o_.counters->messages.fetch_add(1, std::memory_order_relaxed);
+    auto parsed = parse_control(text);
+    if (auto* err = std::get_if<control_error>(&parsed)) {
+      send_error(err->code, err->message);
+      return;
+    }
+    auto& m = std::get<control_message>(parsed);
+    switch (m.type) {
+      case control_type::ping: reply(pong_message()); break;
+      case control_type::subscribe: subscribe(m); break;
+      case control_type::unsubscribe: unsubscribe(m); break;
+      case control_type::publish: publish(m); break;
+    }
+  }
+
+  bool may_read(const topic_filter& f) const {
+    if (ex_.claims()) return auth::may_read(*ex_.claims(), f);
+    return !o_.require_claims;
+  }
+
+  void subscribe(const control_message& m) {
+    auto filter = topic_filter::parse({std::string_view(m.topic)});
+    if (!filter) return send_error(error_codes::bad_topic, "invalid topic");
+    if (!may_read(*filter)) return send_error(error_codes::forbidden, "this token may not read " + m.topic);
+    cursor start = lastmile::resolve(source_, m.from.value_or(resume_));
+    auto same = std::find_if(subs_.begin(), subs_.end(), [&](const subscription& s) { return s.topic == m.topic; });
+    if (same != subs_.end()) {
+      same->at = start;  // subscribing again restarts the subscription where asked
+    } else {
+      if (subs_.size() >= o_.max_subscriptions)
+        return send_error(error_codes::too_many_subscriptions,
+                          "at most " + std::to_string(o_.max_subscriptions) + " subscriptions per connection");
+      subs_.push_back({m.topic, std::move(*filter), start});
+    }
+    filter_dirty_ = true;
+    // Queued now, so it leaves before any event of this subscription (the writer
+    // sends queued replies first and reads the subscription only after this).
+    reply(subscribed_message(m.topic));
+  }
+
+  void unsubscribe(const control_message& m) {
+    auto it = std::find_if(subs_.begin(), subs_.end(), [&](const subscription& s) { return s.topic == m.topic; });
+    if (it != subs_.end()) {
+      subs_.erase(it);
+      filter_dirty_ = true;
+    }
+    reply(unsubscribed_message(m.topic));  // idempotent
+  }
+
+  void publish(const control_message& m) {
+    if constexpr (requires(Source& s, std::string_view v) { { s.publish(v, v, v) } -> std::same_as<result<cursor>>; }) {
+      bool allowed = o_.allow_publish;
+      if (allowed && ex_.claims()) allowed = auth::may_publish(*ex_.claims(), m.topic);
+      else if (allowed && o_.require_claims) allowed = false;
+      if (!allowed) return send_error(error_codes::forbidden, "this connection may not publish");
+      auto id = source_.publish(m.topic, m.event, m.data);
+      if (!id) {
+        const bool topic = id.error() == make_error_code(errc::bad_topic);
+        return send_error(topic ? error_codes::bad_topic : error_codes::bad_request, id.error().message());
+      }
+      if (o_.counters) o_.counters->published.fetch_add(1, std::memory_order_relaxed);
+      reply(published_message(*id));
+    } else {
+      send_error(error_codes::forbidden, "publishing is not available here");
+    }
+  }
+
+  void reply(std::string_view json) {
+    append_frame(pending_, opcode::text, json);
+    wake_writer();
+  }
+
+  // An error reply; a flood of them (a broken or hostile client) closes with 1008.
+  void send_error(std::string_view code, std::string_view message) {
+    auto now = clock::now();
+    if (now - error_window_start_ > o_.error_window) {
+      error_window_start_ = now;
+      errors_in_window_ = 0;
+    }
+    if (++errors_in_window_ >= o_.error_limit) {
+      close_with(close_code::policy_violation, "too many bad messages");
+      return;
+    }
+    if (o_.counters) o_.counters->errors.fetch_add(1, std::memory_order_relaxed);
+    reply(error_message(code, message));
+  }
+
+  // Starts our side of the close handshake (once).
+  void close_with(std::uint16_t code, std::string_view reason) {
+    if (close_queued_) return;
+    close_queued_ = true;
+    server_initiated_ = true;
+    close_frame_ = make_close_frame(code, reason);
+    wake_writer();
+  }
+
+  // --- writer ------------------------------------------------------------------
+
+  void wake_writer() { writer_signal_.cancel(); }
+
+  asio::awaitable<void> wait_writer_signal(clock::time_point until = clock::time_point::max()) {
+    std::error_code ec;
+    writer_signal_.expires_at(until);
+    co_await writer_signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+
+  // Ends a pending source wait when the writer leaves, even by an exception.
+  struct wait_guard {
+    session* s;
+    ~wait_guard() {
+      if (s->source_wait_pending_) s->source_cancel_.emit(asio::cancellation_type::all);
+    }
+  };
+
+  asio::awaitable<void> write_loop() {
+    wait_guard guard{this};
+    std::string control;      // queued replies and pongs taken for this write
+    std::string resets;       // reset messages of this write
+    event_batch events;
+    std::vector<asio::const_buffer> parts;
+    std::error_code ec;
+    for (;;) {
+      if (peer_gone_ || stop_) break;
+      parts.clear();
+      control.clear();
+      resets.clear();
+      events.clear();
+      control.swap(pending_);
+      if (!control.empty()) parts.push_back(asio::buffer(control));
+      if (ping_due_ && !close_queued_) parts.push_back(asio::buffer(session_detail::ping_frame, sizeof session_detail::ping_frame));
+      ping_due_ = false;
+      if (!close_queued_) collect_events(resets, events);
+      if (!resets.empty()) parts.push_back(asio::buffer(resets));
+      for (const auto& e : events)
+        parts.push_back(asio::buffer(deflate_events_ ? event_frame_deflated(*e) : event_frame(*e)));
+      const bool with_close = close_queued_;
+      if (with_close) parts.push_back(asio::buffer(close_frame_));
+      if (parts.empty()) {
+        if (reader_done_) break;  // the peer is gone and nothing is left to say
+        arm_source_wait();
+        co_await wait_writer_signal();
+        continue;
+      }
+      std::size_t bytes = co_await ex_.stream().write(parts, ec);
+      reader_signal_.cancel();  // the queue is empty again: a paused reader may go on
+      if (ec) break;
+      if (o_.counters) {
+        o_.counters->bytes.fetch_add(bytes, std::memory_order_relaxed);
+        o_.counters->delivered.fetch_add(events.size(), std::memory_order_relaxed);
+      }
+      if (with_close) {
+        close_sent_ = true;
+        break;
+      }
+    }
+    if (source_wait_pending_) source_cancel_.emit(asio::cancellation_type::all);
+    if (close_sent_ && server_initiated_ && !reader_done_) {
+      // We closed first: half-close (nothing follows our close frame), then give the
+      // peer a moment to answer before the connection is closed.
+      ex_.stream().shutdown_send();
+      const auto deadline = clock::now() + o_.close_timeout;
+      while (!reader_done_ && clock::now() < deadline) co_await wait_writer_signal(deadline);
+    }
+    stop_ = true;
+    if (!reader_done_) {
+      ex_.stream().cancel();
+      reader_signal_.cancel();
+    }
+  }
+
+  // Reads what each subscription has after its cursor into `out` (merged in log
+  // order, each event once) and reset messages into `resets`; advances cursors.
+  //
+  // Subscriptions may start at different cursors. So that a client can resume all of
+  // them with the id of the last event it saw, the events of one write never run
+  // ahead of an event still owed to another subscription: a subscription that hit
+  // its share of the batch sets a horizon, and events past it wait for a later write.
+  // The reads are not one atomic snapshot (publishers run meanwhile), so the head
+  // seen before them is a horizon too: a later read cannot then send events past
+  // what an earlier read saw.
+  void collect_events(std::string& resets, event_batch& out) {
+    if (subs_.empty()) return;
+    const std::size_t share = std::max<std::size_t>(16, o_.batch_max / subs_.size());
+    reads_.clear();
+    std::optional<cursor> horizon;
+    if (subs_.size() > 1) horizon = source_.head();
+    for (auto& s : subs_) {
+      const std::size_t begin = out.size();
+      read_status st = source_.read_after(s.at, s.filter, share, out);
+      const std::size_t n = out.size() - begin;
+      if (n == share && (!horizon || session_detail::less(out.back()->id(), *horizon))) horizon = out.back()->id();
+      reads_.push_back({begin, n, st});
+    }
+    std::size_t keep = 0;
+    for (std::size_t i = 0; i < subs_.size(); ++i) {
+      auto& s = subs_[i];
+      const auto& r = reads_[i];
+      for (std::size_t j = r.begin; j < r.begin + r.count; ++j)
+        if (!horizon || !session_detail::after(out[j]->id(), *horizon)) out[keep++] = std::move(out[j]);
+      if (r.status.reset) {
+        append_frame(resets, opcode::text, reset_message(s.topic, r.status.reset->earliest));
+        if (o_.counters) o_.counters->resets.fetch_add(1, std::memory_order_relaxed);
+      }
+      if (!horizon || !session_detail::after(r.status.next, *horizon))
+        s.at = r.status.next;
+      else if (r.status.reset || !session_detail::after(s.at, *horizon))
+        s.at = *horizon;  // continue from the horizon next time
+      // else: this subscription is already past the horizon; it stays where it is
+    }
+    out.resize(keep);
+    std::sort(out.begin(), out.end(), [](const event_ptr& a, const event_ptr& b) {
+      return session_detail::less(a->id(), b->id());
+    });
+    // An event two subscriptions match (`orders.*` and `orders.eu`) is sent once.
+    out.erase(std::unique(out.begin(), out.end(), [](const event_ptr& a, const event_ptr& b) {
+                return a->id() == b->id();
+              }),
+              out.end());
+  }
+
+  // One wait on the source for all subscriptions: their patterns, after the lowest
+  // cursor. A subscription change replaces it (cancel, then re-arm when it has ended).
+  void arm_source_wait() {
+    if (source_wait_pending_) {
+      if (filter_dirty_) source_cancel_.emit(asio::cancellation_type::all);
+      return;
+    }
+    if (subs_.empty()) return;
+    filter_dirty_ = false;
+    std::vector<std::string_view> patterns;
+    patterns.reserve(subs_.size());
+    cursor lowest = subs_.front().at;
+    for (const auto& s : subs_) {
+      patterns.push_back(s.topic);
+      if (session_detail::less(s.at, lowest)) lowest = s.at;
+    }
+    auto filter = std::make_shared<topic_filter>(std::move(*topic_filter::parse(patterns)));
+    source_wait_pending_ = true;
+    auto self = this->shared_from_this();
+    // The handler holds the session (and the filter) until it runs, however the
+    // session ended in the meantime.
+    source_.async_wait(executor_, lowest, *filter,
+                       asio::bind_cancellation_slot(source_cancel_.slot(), [self, filter](std::error_code ec) {
+                         self->source_wait_pending_ = false;
+                         if (ec && ec != asio::error::operation_aborted)
+                           self->close_with(close_code::going_away, "server shutting down");
+                         self->wake_writer();
+                       }));
+  }
+
+  // --- heartbeat, token expiry, shutdown ------------------------------------------
+
+  asio::awaitable<void> tick_loop() {
+    asio::steady_timer timer(executor_);
+    for (;;) {
+      auto next = clock::now() + o_.heartbeat;
+      if (expires_at_ && *expires_at_ < next) next = *expires_at_;
+      timer.expires_at(next);
+      co_await timer.async_wait(asio::use_awaitable);  // throws when the session ends
+      const auto now = clock::now();
+      if (expires_at_ && now >= *expires_at_) {
+        expires_at_.reset();
+        close_with(close_code::policy_violation, "token expired");
+        continue;
+      }
+      // Silent for two intervals (not even a pong): a dead peer or one that stopped
+      // reading (our pings are stuck behind unread data). Ending here cancels the
+      // reader and the writer, even a write that would never finish.
+      if (now - last_received_ >= 2 * o_.heartbeat) co_return;
+      if (!close_queued_) {
+        ping_due_ = true;
+        wake_writer();
+      }
+    }
+  }
+
+  asio::awaitable<void> shutdown_watch() {
+    co_await ex_.wait_shutdown();
+    if (ex_.shutting_down()) close_with(close_code::going_away, "server shutting down");
+    asio::steady_timer forever(executor_, clock::time_point::max());
+    co_await forever.async_wait(asio::use_awaitable);  // until the session ends
+  }
+
+  struct read_range {
+    std::size_t begin = 0, count = 0;
+    read_status status;
+  };
+
+  http::exchange& ex_;
+  Source& source_;
+  const options& o_;
+  asio::any_io_executor executor_;
+  frame_parser parser_;
+  position resume_;               // ?resumeFrom=, the default start of subscriptions
+  std::string initial_;           // bytes that came with the handshake
+  std::string message_;           // a text message arriving in pieces
+  std::string pending_;           // ready frames (replies, pongs) for the writer, in order
+  std::string close_frame_;
+  std::vector<subscription> subs_;
+  std::vector<read_range> reads_; // scratch of collect_events
+  asio::steady_timer writer_signal_;
+  asio::steady_timer reader_signal_;
+  asio::cancellation_signal source_cancel_;
+  std::optional<clock::time_point> expires_at_;
+  clock::time_point last_received_;
+  clock::time_point error_window_start_;
+  unsigned errors_in_window_ = 0;
+  bool deflate_events_ = false;
+  bool filter_dirty_ = false;
+  bool source_wait_pending_ = false;
+  bool ping_due_ = false;
+  bool close_queued_ = false;     // no more replies or events after this
+  bool server_initiated_ = false;
+  bool close_sent_ = false;
+  bool peer_gone_ = false;
+  bool reader_done_ = false;
+  bool stop_ = false;
+};
+
+// Where subscriptions start by default: `?resumeFrom=<cursor|earliest|latest>`
+// (absent or empty: latest).
+inline result<position> resume_position(const http::exchange& ex) {
+  auto text = ex.query().get("resumeFrom");
+  if (!text || text->empty()) return position::latest();
+  return parse_position(*text);
+}
+
+// Serves GET /ws: checks the handshake (426/400/403, and 400 bad_cursor for a bad
+// resumeFrom) before upgrading, then runs the session until either side closes, the
+// server shuts down, or the token expires. Authentication has already run (the
+// server's authenticator); `ex.claims()` then limits subscribe and publish.
+template <event_source Source>
+asio::awaitable<void> serve(http::exchange& ex, Source& source, const options& o) {
+  handshake_result hs = check_handshake(ex.req(), o.handshake);
+  if (!hs.accepted()) {
+    http::header_list h;
+    if (hs.status == 426) h.emplace_back("Sec-WebSocket-Version", "13");
+    ex.close_after_response();
+    co_await ex.respond_error(hs.status, hs.code, hs.message, std::move(h));
+    co_return;
+  }
+  auto resume = resume_position(ex);
+  if (!resume) {
+    ex.close_after_response();
+    std::string_view code = error_codes::bad_cursor;
+    std::string_view message = "resumeFrom must be a cursor, 'earliest' or 'latest'";
+    co_await ex.respond_error(400, code, message);
+    co_return;
+  }
+  std::string head = switching_protocols_response(hs);
+  ex.mark_upgraded();  // from here the connection is ours (and closes when we return)
+  if (co_await ex.write_raw(head)) co_return;
+  auto s = std::make_shared<session<Source>>(ex, source, o, hs, *resume);
+  std::string initial = ex.take_buffered();  // frames sent right behind the request
+  co_await s->run(std::move(initial));
+}
+
+}  // namespace lastmile::ws
