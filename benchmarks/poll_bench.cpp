@@ -139,7 +139,8 @@ int main(int argc, char** argv) {
         int fd = evs[k].data.fd;
         char b[8192];
         ssize_t m = ::recv(fd, b, sizeof b, MSG_DONTWAIT);
-        if (m <= 0) continue;
+        if (m == 0) { std::fprintf(stderr, "the server closed a held poll's connection\n"); return 1; }
+        if (m < 0) continue;
         auto idx = std::find(fds.begin(), fds.end(), fd) - fds.begin();
         partial[idx].append(b, std::size_t(m));
         auto he = partial[idx].find("\r\n\r\n");
