@@ -9,7 +9,7 @@ JOBS="${JOBS:-$(nproc)}"
 LASTMILE_BUILD_PACKAGES=(
   g++ cmake ninja-build ccache pkg-config
   libasio-dev node-llhttp libsimdjson-dev doctest-dev
-  libssl-dev zlib1g-dev libsqlite3-dev
+  libssl-dev zlib1g-dev libsqlite3-dev libbenchmark-dev
 )
 
 log() { printf '[lastmile] %s\n' "$*" >&2; }
