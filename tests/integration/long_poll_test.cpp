@@ -1,5 +1,5 @@
 // Long polling over real sockets against the reference server.
-#include "../../examples/server/reference_server.hpp"
+#include "reference_fixture.hpp"
 
 #include "test_client.hpp"
 
@@ -12,23 +12,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct poll_server {
-  lastmile_server::reference_server srv;
-  explicit poll_server(lastmile_server::options o = {}) : srv((o.port = 0, o.threads = 2, o)) {
-    REQUIRE_FALSE(srv.listen());
-    srv.start();
-  }
-  ~poll_server() {
-    srv.shutdown();
-    srv.wait();
-  }
-  std::uint16_t port() const { return srv.port(); }
-  std::string publish(std::string_view topic, std::string_view payload) {
-    auto id = srv.events().publish(topic, "m", payload);
-    REQUIRE(id);
-    return lastmile::to_string(*id);
-  }
-};
+using poll_server = testing::in_process_server;
 
 struct batch {
   std::vector<std::string> data;

@@ -1,7 +1,7 @@
 // The reference server in-process over real sockets: REST publish/read, paging,
 // resets, errors, JWT auth, metrics; and the binary itself: flags, startup line,
 // SIGTERM.
-#include "../../examples/server/reference_server.hpp"
+#include "reference_fixture.hpp"
 
 #include "test_client.hpp"
 
@@ -17,18 +17,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct running_server {
-  lastmile_server::reference_server srv;
-  explicit running_server(lastmile_server::options o) : srv((o.port = 0, o.threads = 2, o)) {
-    REQUIRE_FALSE(srv.listen());
-    srv.start();
-  }
-  ~running_server() {
-    srv.shutdown();
-    srv.wait();
-  }
-  std::uint16_t port() const { return srv.port(); }
-};
+using running_server = testing::in_process_server;
 
 simdjson::dom::element parse(simdjson::dom::parser& p, const std::string& s) {
   auto r = p.parse(s);
@@ -46,7 +35,7 @@ long long now_s() {
 }  // namespace
 
 TEST_CASE("REST publish and read round trip") {
-  running_server s({});
+  running_server s;
   auto r = testing::request(s.port(), "POST", "/topics/orders/events?type=created", R"({"order":42})");
   REQUIRE(r);
   CHECK(r->status == 201);
@@ -81,7 +70,7 @@ TEST_CASE("REST publish and read round trip") {
 }
 
 TEST_CASE("cursor paging returns every event exactly once, in order") {
-  running_server s({});
+  running_server s;
   for (int i = 0; i < 25; ++i)
     REQUIRE(testing::request(s.port(), "POST", "/topics/t/events", std::to_string(i))->status == 201);
   simdjson::dom::parser p;
@@ -124,7 +113,7 @@ TEST_CASE("an expired cursor gets a reset and the earliest retained events") {
 }
 
 TEST_CASE("bad input: JSON errors with fitting statuses") {
-  running_server s({});
+  running_server s;
   struct c { std::string method, target, body; int status; std::string code; };
   std::vector<c> cases = {
       {"GET", "/topics/t/events?after=nope", "", 400, "bad_cursor"},
@@ -189,7 +178,7 @@ TEST_CASE("JWT: valid, expired, bad signature, other algs, wrong topic; header a
 }
 
 TEST_CASE("metrics count what happened") {
-  running_server s({});
+  running_server s;
   for (int i = 0; i < 3; ++i) testing::request(s.port(), "POST", "/topics/t/events", "x");
   testing::request(s.port(), "GET", "/topics/t/events?after=earliest");
   testing::request(s.port(), "GET", "/nowhere");

@@ -1,6 +1,6 @@
 // SSE over real sockets against the reference server: resume, reset, heartbeats,
 // disconnects, CORS, auth, fan-out to 1,000 streams, and a slow consumer.
-#include "../../examples/server/reference_server.hpp"
+#include "reference_fixture.hpp"
 
 #include "test_client.hpp"
 
@@ -15,23 +15,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct sse_server {
-  lastmile_server::reference_server srv;
-  explicit sse_server(lastmile_server::options o) : srv((o.port = 0, o.threads = 2, o)) {
-    REQUIRE_FALSE(srv.listen());
-    srv.start();
-  }
-  ~sse_server() {
-    srv.shutdown();
-    srv.wait();
-  }
-  std::uint16_t port() const { return srv.port(); }
-  std::string publish(std::string_view topic, std::string_view payload) {
-    auto id = srv.events().publish(topic, "m", payload);
-    REQUIRE(id);
-    return lastmile::to_string(*id);
-  }
-};
+using sse_server = testing::in_process_server;
 
 // Reads an SSE response: de-chunks the body and parses it as a browser would.
 struct sse_reader {
@@ -103,7 +87,7 @@ std::int64_t metric(std::uint16_t port, std::string_view line_prefix) {
 }  // namespace
 
 TEST_CASE("sse: headers, retry and comment first, events as published") {
-  sse_server s({});
+  sse_server s;
   sse_reader r(s.port(), "/topics/orders/sse");
   CHECK(r.status == 200);
   CHECK(r.head.header("Content-Type") == "text/event-stream");
@@ -121,7 +105,7 @@ TEST_CASE("sse: headers, retry and comment first, events as published") {
 }
 
 TEST_CASE("sse: Last-Event-ID resumes exactly after it; the header wins over the query") {
-  sse_server s({});
+  sse_server s;
   std::vector<std::string> ids;
   for (int i = 0; i < 10; ++i) ids.push_back(s.publish("t", std::to_string(i)));
   {
@@ -174,7 +158,7 @@ TEST_CASE("sse: an expired cursor gets a reset, then the earliest retained event
 }
 
 TEST_CASE("sse: bad cursor and bad topic are 400 with JSON") {
-  sse_server s({});
+  sse_server s;
   auto r = testing::request(s.port(), "GET", "/topics/t/sse", {}, "Last-Event-ID: garbage\r\n");
   CHECK(r->status == 400);
   CHECK(r->body.find("bad_cursor") != std::string::npos);
@@ -199,7 +183,7 @@ TEST_CASE("sse: heartbeat comments after silence") {
 }
 
 TEST_CASE("sse: a disconnected client frees its session (gauge back to zero)") {
-  sse_server s({});
+  sse_server s;
   {
     sse_reader a(s.port(), "/topics/t/sse"), b(s.port(), "/sse?topic=t");
     REQUIRE(a.until([&] { return !a.comments.empty(); }));
@@ -217,7 +201,7 @@ TEST_CASE("sse: a disconnected client frees its session (gauge back to zero)") {
 
 TEST_CASE("sse: CORS allow-list and preflight") {
   {
-    sse_server s({});
+    sse_server s;
     sse_reader r(s.port(), "/topics/t/sse", "Origin: https://a.example\r\n");
     CHECK(r.head.header("Access-Control-Allow-Origin") == "*");
   }
@@ -274,7 +258,7 @@ TEST_CASE("sse: 1,000 concurrent streams on one topic all receive every event") 
     lim.rlim_cur = std::min<rlim_t>(lim.rlim_max, 8192);
     setrlimit(RLIMIT_NOFILE, &lim);
   }
-  sse_server s({});
+  sse_server s;
   const int streams = 1000, events = 50;
   std::vector<std::unique_ptr<sse_reader>> readers;
   for (int i = 0; i < streams; ++i) {
@@ -297,7 +281,7 @@ TEST_CASE("sse: 1,000 concurrent streams on one topic all receive every event") 
 }
 
 TEST_CASE("sse: a slow consumer does not hold back others and catches up when it reads") {
-  sse_server s({});
+  sse_server s;
   sse_reader slow(s.port(), "/topics/flow/sse", {}, nullptr, 4096);  // a small window, set before connecting
   REQUIRE(slow.until([&] { return !slow.comments.empty(); }));
   std::vector<std::unique_ptr<sse_reader>> fast;
@@ -328,7 +312,7 @@ TEST_CASE("sse: a slow consumer does not hold back others and catches up when it
 }
 
 TEST_CASE("sse: format=json sends every event as a message whose data is the event JSON") {
-  sse_server s({});
+  sse_server s;
   sse_reader r(s.port(), "/sse?format=json");
   REQUIRE(r.until([&] { return !r.comments.empty(); }));
   std::string id = s.publish("orders.eu", R"({"n":1})");

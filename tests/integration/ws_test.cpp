@@ -2,7 +2,7 @@
 // protocol, resume and resets, protocol errors and their close codes, heartbeats,
 // shutdown, auth and permessage-deflate. The client is a tiny masked-frame client
 // written here, so every byte on the wire is checked.
-#include "../../examples/server/reference_server.hpp"
+#include "reference_fixture.hpp"
 
 #include "test_client.hpp"
 
@@ -18,23 +18,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct ws_server {
-  lastmile_server::reference_server srv;
-  explicit ws_server(lastmile_server::options o) : srv((o.port = 0, o.threads = 2, o)) {
-    REQUIRE_FALSE(srv.listen());
-    srv.start();
-  }
-  ~ws_server() {
-    srv.shutdown();
-    srv.wait();
-  }
-  std::uint16_t port() const { return srv.port(); }
-  std::string publish(std::string_view topic, std::string_view payload, std::string_view type = "m") {
-    auto id = srv.events().publish(topic, type, payload);
-    REQUIRE(id);
-    return lastmile::to_string(*id);
-  }
-};
+using ws_server = testing::in_process_server;
 
 struct frame {
   int opcode = 0;
@@ -297,7 +281,7 @@ TEST_CASE("ws handshake: accept key, no subprotocol, rejections before upgrading
 }
 
 TEST_CASE("ws: frames sent right behind the handshake request are processed") {
-  ws_server s({});
+  ws_server s;
   std::string ping = ws_client::encode(1, R"({"type":"ping"})", true, false, 0x01020304);
   ws_client w(s.port(), "/ws", {}, ping);
   CHECK(w.head.status == 101);
@@ -305,7 +289,7 @@ TEST_CASE("ws: frames sent right behind the handshake request are processed") {
 }
 
 TEST_CASE("ws: subscribe, publish, event format, unsubscribe, ping") {
-  ws_server s({});
+  ws_server s;
   ws_client w(s.port());
   w.subscribe("orders");
   w.send_text(R"({"type":"publish","topic":"orders","event":"created","data":{ "order" : 42 },"extra":1})");
@@ -339,7 +323,7 @@ TEST_CASE("ws: subscribe, publish, event format, unsubscribe, ping") {
 }
 
 TEST_CASE("ws: every event exactly once, in order, while publishing concurrently") {
-  ws_server s({});
+  ws_server s;
   ws_client w(s.port());
   w.subscribe("orders");
   w.subscribe("audit.*");
@@ -363,7 +347,7 @@ TEST_CASE("ws: every event exactly once, in order, while publishing concurrently
 }
 
 TEST_CASE("ws: overlapping subscriptions deliver each event once; different starts merge in log order") {
-  ws_server s({});
+  ws_server s;
   std::vector<std::string> ids;
   for (int i = 0; i < 5; ++i) ids.push_back(s.publish(i % 2 ? "orders.eu" : "orders.us", std::to_string(i)));
   ws_client w(s.port());
@@ -382,7 +366,7 @@ TEST_CASE("ws: overlapping subscriptions deliver each event once; different star
 }
 
 TEST_CASE("ws: from and resumeFrom resume exactly after the given event") {
-  ws_server s({});
+  ws_server s;
   std::vector<std::string> ids;
   for (int i = 0; i < 6; ++i) ids.push_back(s.publish("t", std::to_string(i)));
   {
@@ -439,7 +423,7 @@ TEST_CASE("ws: an expired cursor gets a reset, then events from the earliest ret
 }
 
 TEST_CASE("ws: bad messages get errors and the connection stays; a flood closes with 1008") {
-  ws_server s({});
+  ws_server s;
   ws_client w(s.port());
   auto expect_error = [&](std::string_view msg, std::string_view code) {
     w.send_text(msg);
@@ -473,7 +457,7 @@ TEST_CASE("ws: bad messages get errors and the connection stays; a flood closes 
 }
 
 TEST_CASE("ws: too many subscriptions") {
-  ws_server s({});
+  ws_server s;
   ws_client w(s.port());
   for (int i = 0; i < 64; ++i) w.send_text(R"({"type":"subscribe","topic":"t)" + std::to_string(i) + "\"}");
   for (int i = 0; i < 64; ++i) CHECK(field(*w.next(), "type") == "subscribed");
@@ -486,7 +470,7 @@ TEST_CASE("ws: too many subscriptions") {
 }
 
 TEST_CASE("ws protocol errors close with the RFC code") {
-  ws_server s({});
+  ws_server s;
   SUBCASE("binary -> 1003") {
     ws_client w(s.port());
     w.send_frame(2, "\x01\x02");
@@ -643,7 +627,7 @@ TEST_CASE("ws: auth with ?token=, forbidden topics and publishing, token expiry"
 }
 
 TEST_CASE("ws: permessage-deflate compresses events once and inflates client messages") {
-  ws_server s({});
+  ws_server s;
   ws_client plain(s.port());
   ws_client w(s.port(), "/ws", "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n");
   auto ext = w.head.header("Sec-WebSocket-Extensions");
@@ -670,7 +654,7 @@ TEST_CASE("ws: permessage-deflate compresses events once and inflates client mes
 }
 
 TEST_CASE("ws: metrics count connections and deliveries") {
-  ws_server s({});
+  ws_server s;
   {
     ws_client w(s.port());
     w.subscribe("t");
