@@ -18,7 +18,7 @@ namespace lastmile_server {
 struct options {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;
-  std::string log = "memory";
+  std::string log = "memory";  // "memory" or "sqlite:PATH"
   std::size_t retention = 100'000;
   double heartbeat_seconds = 15;
   std::optional<std::string> auth_secret;
@@ -30,7 +30,7 @@ struct options {
 };
 
 inline constexpr std::string_view usage =
-    "usage: lastmile-server [--listen HOST:PORT] [--log memory] [--retention N]\n"
+    "usage: lastmile-server [--listen HOST:PORT] [--log memory|sqlite:PATH] [--retention N]\n"
     "                       [--heartbeat SECONDS] [--auth-secret SECRET]\n"
     "                       [--allow-origin ORIGIN]... [--tls-cert PEM --tls-key PEM]\n"
     "                       [--threads N] [--max-connections N]\n";
@@ -91,9 +91,11 @@ inline std::variant<options, std::string> parse_flags(const std::vector<std::str
     if (flag == "--listen") {
       if (!detail::parse_listen(v, o)) return "--listen: expected HOST:PORT, got '" + std::string(v) + "'";
     } else if (flag == "--log") {
-      if (v != "memory") {
-        if (v.starts_with("sqlite:") || v.starts_with("redis://"))
-          return "--log: '" + std::string(v) + "' is not available in this version (only 'memory')";
+      if (v.starts_with("sqlite:")) {
+        if (v.size() == 7) return "--log: sqlite: needs a file path (sqlite:PATH)";
+      } else if (v.starts_with("redis://")) {
+        return "--log: '" + std::string(v) + "' is not available in this version (memory or sqlite:PATH)";
+      } else if (v != "memory") {
         return "--log: expected memory, sqlite:PATH or redis://HOST:PORT/KEY, got '" + std::string(v) + "'";
       }
       o.log = std::string(v);

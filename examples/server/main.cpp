@@ -5,6 +5,29 @@
 #include <cstdio>
 #include <pthread.h>
 
+namespace {
+
+// Runs the server over the chosen log until SIGINT/SIGTERM (blocked in `stop_signals`).
+template <class Log>
+int run(const lastmile_server::options& opts, const sigset_t& stop_signals) {
+  lastmile_server::basic_reference_server<Log> server(opts);
+  if (auto ec = server.listen()) {
+    std::fprintf(stderr, "lastmile-server: cannot listen on %s:%u: %s\n", opts.host.c_str(), opts.port,
+                 ec.message().c_str());
+    return 1;
+  }
+  server.start();
+  std::printf("listening on %s\n", server.url().c_str());
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  server.shutdown();
+  server.wait();
+  return 0;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   std::vector<std::string_view> args(argv + 1, argv + argc);
   auto parsed = lastmile_server::parse_flags(args);
@@ -28,20 +51,8 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
 
   try {
-    lastmile_server::reference_server server(opts);
-    if (auto ec = server.listen()) {
-      std::fprintf(stderr, "lastmile-server: cannot listen on %s:%u: %s\n", opts.host.c_str(), opts.port,
-                   ec.message().c_str());
-      return 1;
-    }
-    server.start();
-    std::printf("listening on %s\n", server.url().c_str());
-    std::fflush(stdout);
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
-    server.shutdown();
-    server.wait();
-    return 0;
+    if (opts.log.starts_with("sqlite:")) return run<lastmile::sqlite_log>(opts, stop_signals);
+    return run<lastmile::memory_log>(opts, stop_signals);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "lastmile-server: %s\n", e.what());
     return 1;

@@ -1,6 +1,7 @@
 #pragma once
-// The reference server: lastmile's transports on one port over a memory log, as
-// docs/server.md describes. Kept in a header so tests can run it in-process.
+// The reference server: lastmile's transports on one port over a memory log or a
+// durable SQLite log (--log), as docs/server.md describes. Kept in a header so tests
+// can run it in-process.
 #include "dashboard.hpp"
 #include "flags.hpp"
 
@@ -8,6 +9,7 @@
 #include <lastmile/core/event_json.hpp>
 #include <lastmile/http/server.hpp>
 #include <lastmile/lastmile.hpp>
+#include <lastmile/log/sqlite_log.hpp>
 #include <lastmile/metrics.hpp>
 #include <lastmile/long_poll/handler.hpp>
 #include <lastmile/sse/session.hpp>
@@ -15,16 +17,36 @@
 
 #include <simdjson.h>
 
+#include <stdexcept>
 #include <string>
 
 namespace lastmile_server {
 
 using namespace lastmile;
 
-class reference_server {
+// The log the flags ask for; throws std::runtime_error with a one-line reason when
+// it cannot be opened.
+template <class Log>
+Log open_log(const options& o);
+
+template <>
+inline memory_log open_log<memory_log>(const options& o) {
+  return memory_log(memory_log_options{.max_events = o.retention});
+}
+
+template <>
+inline sqlite_log open_log<sqlite_log>(const options& o) {
+  std::string path = o.log.starts_with("sqlite:") ? o.log.substr(7) : o.log;
+  auto log = sqlite_log::open({.path = path, .max_events = o.retention});
+  if (!log) throw std::runtime_error("cannot open the sqlite log '" + path + "': " + log.error().message());
+  return std::move(*log);
+}
+
+template <event_log Log>
+class basic_reference_server {
  public:
-  explicit reference_server(const options& o)
-      : opts_(o), log_(memory_log_options{.max_events = o.retention}), hub_(log_), http_(http_options(o)) {
+  explicit basic_reference_server(const options& o)
+      : opts_(o), log_(open_log<Log>(o)), hub_(log_), http_(http_options(o)) {
     if (opts_.auth_secret) http_.set_authenticator(auth::jwt_authenticator(*opts_.auth_secret));
     const http::route_options open{.authenticate = false};
     http_.route("POST", "/topics/{topic}/events", [this](http::exchange& ex) { return publish(ex); });
@@ -69,7 +91,7 @@ class reference_server {
     std::string host = ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
     return std::string(http_.is_tls() ? "https://" : "http://") + host + ":" + std::to_string(ep.port());
   }
-  hub<memory_log>& events() { return hub_; }
+  hub<Log>& events() { return hub_; }
   http::server& http() { return http_; }
 
  private:
@@ -118,6 +140,12 @@ class reference_server {
       co_return;
     }
     auto id = hub_.publish(topic, type, ex.req().body);
+    if (id.error() && id.error().category() != lastmile::error_category()) {
+      // The log could not store it (a durable log's disk error): nothing was published.
+      std::string reason = "the event log cannot store events: " + id.error().message();
+      co_await ex.respond_error(503, "unavailable", reason);
+      co_return;
+    }
     if (!id) {
       bool too_large = id.error() == errc::payload_too_large;
       status = too_large ? 413 : 400;
@@ -285,8 +313,8 @@ class reference_server {
   }
 
   options opts_;
-  memory_log log_;
-  hub<memory_log> hub_;
+  Log log_;
+  hub<Log> hub_;
   http::server http_;
   metrics::registry registry_;
   metrics::counter delivered_rest_, resets_rest_;
@@ -298,5 +326,7 @@ class reference_server {
   ws::options ws_options_;
   ws::stats ws_stats_;
 };
+
+using reference_server = basic_reference_server<memory_log>;
 
 }  // namespace lastmile_server

@@ -17,6 +17,7 @@ enum class errc {
   payload_too_large,   // a payload exceeds what the log accepts
   out_of_order,        // an inserted cursor is not after the log's head
   shut_down,           // the hub (or server) is shutting down
+  not_found,           // no such item (e.g. a webhook endpoint id)
 };
 
 class error_category_impl final : public std::error_category {
@@ -31,6 +32,7 @@ class error_category_impl final : public std::error_category {
       case errc::payload_too_large: return "payload too large";
       case errc::out_of_order: return "cursor is not after the log's head";
       case errc::shut_down: return "shut down";
+      case errc::not_found: return "not found";
     }
     return "unknown lastmile error";
   }
@@ -55,6 +57,7 @@ inline const char* error_code_name(errc e) noexcept {
     case errc::payload_too_large: return "too_large";
     case errc::out_of_order: return "out_of_order";
     case errc::shut_down: return "unavailable";
+    case errc::not_found: return "not_found";
   }
   return "error";
 }
@@ -82,6 +85,22 @@ class result {
 
  private:
   std::variant<T, std::error_code> v_;
+};
+
+// Success or an error code, for operations that return nothing.
+template <>
+class result<void> {
+ public:
+  result() = default;
+  result(errc e) : ec_(make_error_code(e)) {}
+  result(std::error_code ec) : ec_(ec) {}
+
+  bool has_value() const noexcept { return !ec_; }
+  explicit operator bool() const noexcept { return has_value(); }
+  std::error_code error() const noexcept { return ec_; }
+
+ private:
+  std::error_code ec_;
 };
 
 }  // namespace lastmile
