@@ -1,8 +1,11 @@
 #pragma once
 // The reference server's dashboard, served at GET /: one self-contained page (inline
 // CSS and vanilla JS, no external resource) that follows every topic over
-// EventSource('/sse'), charts events per second and publishes over REST.
-// The WebSocket and long-polling panels are placeholders (ws-panel, poll-panel).
+// EventSource('/sse'), charts events per second and publishes over REST. Two more
+// panels use the other transports: a WebSocket client of /ws (subscribe to a chosen
+// topic, see its events and the connection state, publish with the `publish`
+// message; it reconnects with ?resumeFrom=) and a long-polling loop over /poll that
+// carries the cursor from answer to answer.
 //
 // What an SSE frame carries is id, event type and data (see the wire contract): a
 // stream uses `/sse?format=json`: every event arrives as an unnamed (message) event
@@ -81,9 +84,18 @@ inline constexpr std::string_view dashboard_html = R"html(<!doctype html>
   tr.reset td { background: #fdf1dc; color: #7a4b00; font-weight: 600; }
   tr.status td { color: var(--muted); font-style: italic; }
   .empty { padding: 28px; text-align: center; color: var(--muted); }
-  .placeholders { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; padding: 0 24px 24px; }
-  .placeholder { border-style: dashed; color: var(--muted); }
-  @media (max-width: 900px) { main, .placeholders { grid-template-columns: 1fr; } }
+  .transports { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; padding: 0 24px 24px; }
+  .transports .grid2 { display: grid; grid-template-columns: 1fr 1fr; gap: 0 10px; }
+  .transports .row input { flex: 1; }
+  .feed { list-style: none; margin: 10px 0 0; padding: 0; max-height: 260px; overflow: auto;
+          border: 1px solid var(--line); border-radius: 8px; font: 12px var(--mono); }
+  .feed li { padding: 5px 10px; border-bottom: 1px solid #f0f2f5; display: flex; gap: 8px; white-space: nowrap; }
+  .feed li .id { color: var(--muted); }
+  .feed li .data { overflow: hidden; text-overflow: ellipsis; min-width: 0; }
+  .feed li.note-row { color: var(--muted); font-style: italic; }
+  .feed li.reset { background: #fdf1dc; color: #7a4b00; }
+  .feed:empty::before { content: "no events yet"; display: block; padding: 14px; color: var(--muted); text-align: center; }
+  @media (max-width: 900px) { main, .transports, .transports .grid2 { grid-template-columns: 1fr; } }
 </style>
 </head>
 <body>
@@ -144,16 +156,41 @@ inline constexpr std::string_view dashboard_html = R"html(<!doctype html>
   </section>
 </main>
 
-<div class="placeholders">
-  <!-- PLACEHOLDER: WebSocket panel (GET /ws), to be filled by the WebSocket work. -->
-  <section class="card placeholder" id="ws-panel">
-    <h2>WebSocket</h2>
-    <p>Coming soon: subscribe and publish over <code>/ws</code>.</p>
+<div class="transports">
+  <section class="card" id="ws-panel">
+    <h2>WebSocket <span id="ws-status" class="pill">idle</span><span class="spacer"></span>
+      <button id="ws-toggle" type="button">Connect</button></h2>
+    <form id="ws-sub-form" autocomplete="off">
+      <label for="ws-topic">subscribe to (<code>orders.*</code> prefix allowed)</label>
+      <div class="row" style="margin-top:0"><input id="ws-topic" value="orders" required pattern="[A-Za-z0-9._:*\-]{1,130}">
+        <button type="submit">Subscribe</button>
+        <button id="ws-unsubscribe" type="button">Unsubscribe</button></div>
+    </form>
+    <p class="note">subscriptions: <span id="ws-subs">none</span></p>
+    <form id="ws-pub-form" autocomplete="off">
+      <div class="grid2">
+        <div><label for="ws-pub-topic">publish over the socket: topic</label>
+          <input id="ws-pub-topic" value="orders" required pattern="[A-Za-z0-9._:\-]{1,128}"></div>
+        <div><label for="ws-pub-type">type</label>
+          <input id="ws-pub-type" value="created" required pattern="[A-Za-z0-9._:\-]{1,64}"></div>
+      </div>
+      <label for="ws-pub-payload">data (JSON or text)</label>
+      <input id="ws-pub-payload" value='{"via": "websocket"}'>
+      <div class="row"><button type="submit">Send publish</button><span id="ws-pub-result" class="note"></span></div>
+    </form>
+    <p id="ws-note" class="note"></p>
+    <ul id="ws-rows" class="feed"></ul>
   </section>
-  <!-- PLACEHOLDER: long-polling panel (GET /poll), to be filled by the long-polling work. -->
-  <section class="card placeholder" id="poll-panel">
-    <h2>Long polling</h2>
-    <p>Coming soon: follow the log with <code>/poll</code>.</p>
+
+  <section class="card" id="poll-panel">
+    <h2>Long polling <span id="poll-status" class="pill">idle</span><span class="spacer"></span>
+      <button id="poll-toggle" type="button">Start</button></h2>
+    <label for="poll-topics">topics (comma-separated, <code>orders.*</code> prefix; empty = all)</label>
+    <div class="row" style="margin-top:0"><input id="poll-topics" placeholder="all topics">
+      <button id="poll-apply" type="button">Apply</button></div>
+    <p class="note">cursor <b id="poll-cursor">&ndash;</b> &middot; polls <b id="poll-count">0</b></p>
+    <p id="poll-note" class="note"></p>
+    <ul id="poll-rows" class="feed"></ul>
   </section>
 </div>
 
@@ -413,7 +450,198 @@ inline constexpr std::string_view dashboard_html = R"html(<!doctype html>
   }
   window.addEventListener('resize', drawChart);
 
+  // ---- Small event feeds (WebSocket and long-polling panels) ----
+  const FEED_MAX = 200;
+  function feedAdd(list, ev, topic) {
+    const li = document.createElement('li');
+    li.dataset.id = ev.id;
+    const data = typeof ev.data === 'string' ? ev.data : JSON.stringify(ev.data);
+    for (const [cls, text] of [['id', ev.id], ['', topic], ['', ev.type], ['data', data]]) {
+      const span = document.createElement('span');
+      if (cls) span.className = cls;
+      span.textContent = text;
+      li.appendChild(span);
+    }
+    li.title = data;
+    list.insertBefore(li, list.firstChild);
+    while (list.children.length > FEED_MAX) list.removeChild(list.lastChild);
+  }
+  function feedNote(list, cls, text) {
+    const li = document.createElement('li');
+    li.className = cls;
+    li.textContent = fmtTime(new Date()) + ' ' + text;
+    list.insertBefore(li, list.firstChild);
+  }
+  function setPill(el, kind, text) {
+    el.className = 'pill ' + kind;
+    el.textContent = text;
+  }
+  function parsePayload(text) {
+    try { return JSON.parse(text); } catch (_) { return text; }
+  }
+
+  // ---- WebSocket panel: /ws, subscribe/unsubscribe/publish messages, resume on reconnect ----
+  const ws = { sock: null, wanted: false, topics: new Set(), acked: new Set(), lastId: null, retries: 0, timer: null };
+  function wsUrl() {
+    const q = new URLSearchParams();
+    if (ws.lastId) q.set('resumeFrom', ws.lastId);
+    if (token) q.set('token', token);
+    const s = q.toString();
+    return (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws' + (s ? '?' + s : '');
+  }
+  function wsShowSubs() {
+    const list = [...ws.topics].map((t) => t + (ws.acked.has(t) ? '' : ' (pending)'));
+    $('ws-subs').textContent = list.length ? list.join(', ') : 'none';
+    $('ws-subs').dataset.acked = [...ws.acked].sort().join(',');  // what the server confirmed
+  }
+  function wsSend(msg) {
+    if (!ws.sock || ws.sock.readyState !== WebSocket.OPEN) return false;
+    ws.sock.send(JSON.stringify(msg));
+    return true;
+  }
+  function wsConnect() {
+    clearTimeout(ws.timer);
+    ws.wanted = true;
+    $('ws-toggle').textContent = 'Disconnect';
+    setPill($('ws-status'), '', 'connecting');
+    const sock = new WebSocket(wsUrl());
+    ws.sock = sock;
+    sock.addEventListener('open', () => {
+      ws.retries = 0;
+      ws.acked.clear();
+      setPill($('ws-status'), 'live', 'open');
+      $('ws-note').textContent = 'connected' + (sock.extensions ? ' (' + sock.extensions.split(';')[0] + ')' : '') +
+        (ws.lastId ? ', resuming after ' + ws.lastId : '');
+      for (const topic of ws.topics) wsSend({ type: 'subscribe', topic });
+      wsShowSubs();
+    });
+    sock.addEventListener('message', (m) => {
+      let msg;
+      try { msg = JSON.parse(m.data); } catch (_) { return; }
+      if (msg.event) {
+        ws.lastId = msg.event.id;
+        feedAdd($('ws-rows'), msg.event, msg.topic);
+      } else if (msg.type === 'subscribed') {
+        ws.acked.add(msg.topic);
+        wsShowSubs();
+      } else if (msg.type === 'unsubscribed') {
+        ws.acked.delete(msg.topic);
+        wsShowSubs();
+      } else if (msg.type === 'published') {
+        $('ws-pub-result').className = 'note ok';
+        $('ws-pub-result').textContent = 'published ' + msg.id;
+      } else if (msg.type === 'reset') {
+        feedNote($('ws-rows'), 'reset', 'reset on ' + msg.topic + ': ' + msg.reason + ', continuing from ' + msg.earliest);
+      } else if (msg.type === 'error') {
+        $('ws-pub-result').className = 'note bad';
+        $('ws-pub-result').textContent = msg.code + ': ' + msg.message;
+      }
+    });
+    sock.addEventListener('close', (e) => {
+      if (ws.sock !== sock) return;
+      ws.sock = null;
+      ws.acked.clear();
+      wsShowSubs();
+      $('ws-note').textContent = 'closed (' + e.code + (e.reason ? ' ' + e.reason : '') + ')';
+      if (!ws.wanted) { setPill($('ws-status'), 'closed', 'closed'); return; }
+      const delay = Math.min(10000, 500 * Math.pow(2, ws.retries++));
+      setPill($('ws-status'), 'reconnecting', 'reconnecting\u2026');
+      ws.timer = setTimeout(wsConnect, delay);
+    });
+  }
+  function wsDisconnect() {
+    ws.wanted = false;
+    clearTimeout(ws.timer);
+    $('ws-toggle').textContent = 'Connect';
+    if (ws.sock) ws.sock.close(1000);
+    else setPill($('ws-status'), 'closed', 'closed');
+  }
+  $('ws-toggle').addEventListener('click', () => (ws.wanted ? wsDisconnect() : wsConnect()));
+  $('ws-sub-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const topic = $('ws-topic').value.trim();
+    ws.topics.add(topic);
+    wsShowSubs();
+    if (!ws.wanted) wsConnect();  // subscribes on open
+    else wsSend({ type: 'subscribe', topic });
+  });
+  $('ws-unsubscribe').addEventListener('click', () => {
+    const topic = $('ws-topic').value.trim();
+    ws.topics.delete(topic);
+    wsShowSubs();
+    wsSend({ type: 'unsubscribe', topic });
+  });
+  $('ws-pub-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const sent = wsSend({ type: 'publish', topic: $('ws-pub-topic').value.trim(), event: $('ws-pub-type').value.trim(),
+                          data: parsePayload($('ws-pub-payload').value) });
+    $('ws-pub-result').className = sent ? 'note' : 'note bad';
+    $('ws-pub-result').textContent = sent ? 'sent\u2026' : 'not connected';
+  });
+
+  // ---- Long-polling panel: /poll in a loop, the cursor carried from answer to answer ----
+  const poll = { running: false, abort: null, cursor: null, count: 0, generation: 0 };
+  function pollTopics() {
+    return $('poll-topics').value.split(',').map((s) => s.trim()).filter(Boolean);
+  }
+  async function pollLoop(generation) {
+    let failures = 0;
+    while (poll.running && poll.generation === generation) {
+      const q = new URLSearchParams();
+      for (const t of pollTopics()) q.append('topic', t);
+      // The first poll only learns where the log ends (timeout 0), so nothing
+      // published after Start is missed; later ones are held up to 25 s.
+      q.set('cursor', poll.cursor ?? 'latest');
+      q.set('timeout', poll.cursor ? '25' : '0');
+      if (token) q.set('token', token);
+      poll.abort = new AbortController();
+      try {
+        const res = await fetch('/poll?' + q.toString(), { cache: 'no-store', signal: poll.abort.signal });
+        const body = await res.json().catch(() => ({}));
+        if (poll.generation !== generation) return;
+        if (res.status !== 200) throw new Error(res.status + ' ' + (body.error || '') + (body.message ? ': ' + body.message : ''));
+        failures = 0;
+        poll.count++;
+        if (body.reset) feedNote($('poll-rows'), 'reset', 'reset: ' + body.reset.reason);
+        for (const ev of body.events || []) feedAdd($('poll-rows'), ev, ev.topic);
+        poll.cursor = body.nextCursor;
+        $('poll-cursor').textContent = poll.cursor;
+        $('poll-count').textContent = poll.count;
+        $('poll-note').className = 'note';
+        $('poll-note').textContent = 'GET /poll?' + q.toString().replace(/token=[^&]*/, 'token=\u2026');
+        setPill($('poll-status'), 'live', 'polling');
+      } catch (err) {
+        if (poll.generation !== generation || !poll.running) return;
+        failures++;
+        setPill($('poll-status'), 'reconnecting', 'retrying\u2026');
+        $('poll-note').className = 'note bad';
+        $('poll-note').textContent = 'poll failed: ' + err.message;
+        await new Promise((r) => setTimeout(r, Math.min(10000, 500 * Math.pow(2, failures - 1))));
+      }
+    }
+  }
+  function pollStart() {
+    pollStop(true);
+    poll.running = true;
+    poll.cursor = null;
+    $('poll-toggle').textContent = 'Stop';
+    setPill($('poll-status'), '', 'starting');
+    pollLoop(++poll.generation);
+  }
+  function pollStop(quiet) {
+    poll.running = false;
+    poll.generation++;
+    if (poll.abort) poll.abort.abort();
+    $('poll-toggle').textContent = 'Start';
+    if (!quiet) setPill($('poll-status'), 'closed', 'stopped');
+  }
+  $('poll-toggle').addEventListener('click', () => (poll.running ? pollStop() : pollStart()));
+  $('poll-apply').addEventListener('click', pollStart);
+
   connect();
+  ws.topics.add($('ws-topic').value.trim());
+  wsConnect();
+  pollStart();
   samplePublished();
   drawChart();
   setInterval(tick, 1000);

@@ -1,5 +1,7 @@
 // The dashboard at GET / in headless Chromium: self-contained (every request goes to
-// the server itself), live over EventSource('/sse'), publishes through its form.
+// the server itself), live over EventSource('/sse'), publishes through its form; its
+// WebSocket panel subscribes to a topic chosen in the page and publishes over the
+// socket, its long-polling panel follows every topic over /poll.
 // LASTMILE_SCREENSHOT=/path.png saves a screenshot of the page at the end.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -35,6 +37,15 @@ test('dashboard: self-contained page, live event list, publish form, placeholder
   assert.equal(res.status(), 200, 'GET / serves the dashboard');
   assert.match(res.headers()['content-type'] ?? '', /^text\/html/);
   await page.waitForFunction(() => document.getElementById('status').textContent === 'live', null, { timeout: 15_000 });
+  // The WebSocket panel subscribes to its default topic on open; add `orders.*`
+  // through its form. The long-polling panel starts on its own (every topic).
+  await page.waitForFunction(() => document.getElementById('ws-subs').textContent === 'orders', null, { timeout: 15_000 });
+  assert.equal(await page.textContent('#ws-status'), 'open');
+  await page.fill('#ws-topic', 'orders.*');
+  await page.click('#ws-sub-form button[type=submit]');
+  await page.waitForFunction(() => document.getElementById('ws-subs').textContent === 'orders, orders.*', null, { timeout: 10_000 });
+  await page.waitForFunction(() => document.getElementById('poll-status').textContent === 'polling', null, { timeout: 15_000 });
+  const feedIds = (list) => page.evaluate((id) => [...document.querySelectorAll(`#${id} li[data-id]`)].map((li) => li.dataset.id), list);
 
   // Events published elsewhere show up, newest first.
   const ids = [];
@@ -45,6 +56,16 @@ test('dashboard: self-contained page, live event list, publish form, placeholder
   await waitFor(() => page.evaluate(() => document.querySelectorAll('#event-rows tr').length >= 12), {
     what: 'twelve rows in the event list',
   });
+  // The WebSocket panel got the `orders` events (and nothing else), newest first; the
+  // long-polling panel got all of them.
+  const ordersIds = ids.filter((_, n) => n % 2);
+  await waitFor(async () => (await feedIds('ws-rows')).length >= 6 && (await feedIds('poll-rows')).length >= 12, {
+    what: async () => `the panels' events (ws ${(await feedIds('ws-rows')).length}, poll ${(await feedIds('poll-rows')).length})`,
+  });
+  await sleep(200);
+  assert.deepEqual(await feedIds('ws-rows'), [...ordersIds].reverse(), 'WebSocket panel: the orders events, once each');
+  assert.deepEqual(await feedIds('poll-rows'), [...ids].reverse(), 'long-polling panel: every event, once each');
+  assert.match(await page.textContent('#poll-cursor'), /^[0-9a-f]+-\d+$/);
   const firstId = await page.textContent('#event-rows tr:first-child td.id');
   assert.equal(firstId, ids.at(-1), 'the newest event is on top');
   // Every topic and type is visible (the page reads /sse?format=json).
@@ -74,8 +95,39 @@ test('dashboard: self-contained page, live event list, publish form, placeholder
   assert.equal(row[4], '{"order":7,"carrier":"post"}');  // data arrives as JSON
 
   assert.equal(await page.textContent('#stat-last-id'), published);
-  assert.ok(await page.$('section#ws-panel'), 'WebSocket placeholder');
-  assert.ok(await page.$('section#poll-panel'), 'long-polling placeholder');
+  // The event published on `orders.eu` reaches the WebSocket panel (via `orders.*`)
+  // and the long-polling panel.
+  await waitFor(async () => (await feedIds('ws-rows')).includes(published) && (await feedIds('poll-rows')).includes(published), {
+    what: 'the form-published event in the WebSocket and long-polling panels',
+  });
+  const wsRow = await page.evaluate((id) => [...document.querySelector(`#ws-rows li[data-id="${id}"]`).children].map((c) => c.textContent), published);
+  assert.deepEqual(wsRow, [published, 'orders.eu', 'shipped', '{"order":7,"carrier":"post"}']);
+
+  // Publishing over the WebSocket: the `published` reply names the id; the event
+  // comes back on the socket, over long polling and in the SSE list.
+  await page.fill('#ws-pub-topic', 'orders.ws');
+  await page.fill('#ws-pub-type', 'note');
+  await page.fill('#ws-pub-payload', '{"via": "socket"}');
+  await page.click('#ws-pub-form button[type=submit]');
+  await page.waitForFunction(() => /^published /.test(document.getElementById('ws-pub-result').textContent), null, { timeout: 10_000 });
+  const wsPublished = (await page.textContent('#ws-pub-result')).replace('published ', '');
+  await waitFor(async () => (await feedIds('ws-rows'))[0] === wsPublished && (await feedIds('poll-rows'))[0] === wsPublished &&
+    (await page.textContent('#event-rows tr:first-child td.id')) === wsPublished, {
+    what: 'the WebSocket-published event in all three lists',
+  });
+  const polled = await page.evaluate(() => [...document.querySelector('#poll-rows li').children].map((c) => c.textContent));
+  assert.deepEqual(polled, [wsPublished, 'orders.ws', 'note', '{"via":"socket"}']);
+  const rest = await (await fetch(`${server.url}/topics/orders.ws/events?after=earliest`)).json();
+  assert.deepEqual(rest.events.map((e) => e.id), [wsPublished], 'the socket publish is in the log');
+
+  // Unsubscribing stops the WebSocket panel's events; long polling still gets them.
+  await page.fill('#ws-topic', 'orders.*');
+  await page.click('#ws-unsubscribe');
+  await page.waitForFunction(() => document.getElementById('ws-subs').dataset.acked === 'orders', null, { timeout: 10_000 });
+  const quiet = await server.publish('orders.eu', 'after-unsubscribe', { n: 1 });
+  await waitFor(async () => (await feedIds('poll-rows'))[0] === quiet, { what: 'the next polled event' });
+  await sleep(300);
+  assert.notEqual((await feedIds('ws-rows'))[0], quiet, 'no event after unsubscribing');
 
   await sleep(2200);  // two chart ticks
   const chartInk = await page.evaluate(() => {

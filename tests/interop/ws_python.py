@@ -5,7 +5,10 @@ spawned lastmile-server.
 Subscribes, publishes over REST and receives the events, checks that
 permessage-deflate was negotiated (websockets offers it by default), publishes over
 the WebSocket itself, then drops the connection, publishes more, reconnects with
-?resumeFrom=<last id seen> and checks it gets exactly the missed events.
+?resumeFrom=<last id seen> and checks it gets exactly the missed events. Then the
+same server binary with --tls-cert/--tls-key (a self-signed certificate made with
+the openssl command line, skipped when that is missing): wss:// with certificate
+verification, compression, an event and a clean close.
 
 usage: ws_python.py [path/to/lastmile-server]   (default: build/examples/server/lastmile-server,
        or $LASTMILE_SERVER). Exit status 0 on success, 77 when websockets is missing.
@@ -14,8 +17,11 @@ import asyncio
 import json
 import os
 import re
+import shutil
+import ssl
 import subprocess
 import sys
+import tempfile
 import urllib.request
 
 try:
@@ -37,19 +43,30 @@ def server_binary():
     return os.environ.get("LASTMILE_SERVER", os.path.join(ROOT, "build", "examples", "server", "lastmile-server"))
 
 
-def start_server():
-    proc = subprocess.Popen([server_binary(), "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE, text=True)
+def start_server(extra_args=(), scheme="http"):
+    proc = subprocess.Popen([server_binary(), "--listen", "127.0.0.1:0", *extra_args], stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
-    m = re.match(r"^listening on (http://127\.0\.0\.1:(\d+))\s*$", line)
+    m = re.match(rf"^listening on ({scheme}://127\.0\.0\.1:(\d+))\s*$", line)
     if not m:
         proc.kill()
         raise SystemExit(f"ws_python: no startup line from lastmile-server: {line!r}")
     return proc, m.group(1), int(m.group(2))
 
 
-def publish(base, topic, payload, type_="created"):
+def stop_server(proc):
+    proc.terminate()
+    try:
+        rc = proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    if rc != 0:
+        raise SystemExit(f"ws_python: lastmile-server exited with {rc}")
+
+
+def publish(base, topic, payload, type_="created", context=None):
     req = urllib.request.Request(f"{base}/topics/{topic}/events?type={type_}", data=payload.encode(), method="POST")
-    with urllib.request.urlopen(req, timeout=5) as res:
+    with urllib.request.urlopen(req, timeout=5, context=context) as res:
         assert res.status == 201, res.status
         return json.loads(res.read())["id"]
 
@@ -125,19 +142,55 @@ async def run(base, port):
         assert e.status_code == 400, e
 
 
+async def run_tls(base, port, context):
+    async with websockets.connect(f"wss://127.0.0.1:{port}/ws", ssl=context) as ws:
+        ext = ws.response_headers.get("Sec-WebSocket-Extensions", "")
+        assert ext.startswith("permessage-deflate"), f"permessage-deflate not negotiated over TLS: {ext!r}"
+        await ws.send(json.dumps({"type": "subscribe", "topic": "secure.*"}))
+        assert await recv_json(ws) == {"type": "subscribed", "topic": "secure.*"}
+        big = json.dumps({"items": ["over tls"] * 400})
+        id_ = publish(base, "secure.a", big, context=context)
+        m = await recv_json(ws)
+        assert m["topic"] == "secure.a" and m["event"]["id"] == id_ and m["event"]["data"] == json.loads(big), m
+        await ws.send(json.dumps({"type": "publish", "topic": "secure.b", "data": "from wss"}))
+        published = await recv_json(ws)
+        assert published["type"] == "published", published
+        m = await recv_json(ws)
+        assert m["event"]["id"] == published["id"] and m["event"]["data"] == "from wss", m
+    assert ws.close_code == 1000, ws.close_code
+    # The certificate is checked: a context that does not trust it fails the handshake.
+    try:
+        async with websockets.connect(f"wss://127.0.0.1:{port}/ws", ssl=ssl.create_default_context()):
+            raise AssertionError("an untrusted certificate was accepted")
+    except ssl.SSLCertVerificationError:
+        pass
+
+
+def tls_checks():
+    openssl = shutil.which("openssl")
+    if not openssl:
+        print("ws_python: no openssl command, wss:// not checked", file=sys.stderr)
+        return
+    with tempfile.TemporaryDirectory(prefix="lastmile-wss-") as tmp:
+        cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+        subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                        "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", key, "-out", cert],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        context = ssl.create_default_context(cafile=cert)
+        proc, base, port = start_server(["--tls-cert", cert, "--tls-key", key], scheme="https")
+        try:
+            asyncio.run(run_tls(base, port, context))
+        finally:
+            stop_server(proc)
+
+
 def main():
     proc, base, port = start_server()
     try:
         asyncio.run(run(base, port))
     finally:
-        proc.terminate()
-        try:
-            rc = proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
-    if rc != 0:
-        raise SystemExit(f"ws_python: lastmile-server exited with {rc}")
+        stop_server(proc)
+    tls_checks()
     print("ws_python: ok")
 
 

@@ -124,6 +124,9 @@ inline control_result interpret(simdjson::dom::element root) {
 
 // Parses one text message. Never throws on bad input.
 inline control_result parse_control(std::string_view text) {
+  // An empty message may come as a view with a null data pointer (an empty frame),
+  // which must not reach simdjson (it copies from it).
+  if (text.empty()) return control_detail::error(error_codes::bad_request, "the message is not valid JSON");
   auto run = [&](simdjson::dom::parser& parser) -> control_result {
     simdjson::dom::element root;
     // realloc_if_needed: the text is copied into a padded buffer when necessary.
