@@ -144,6 +144,15 @@ class request_parser {
 
   const parser_limits& limits() const noexcept { return limits_; }
 
+  // Frees the request's memory (header block, strings) while no request is in
+  // progress, e.g. before a keep-alive connection waits for its next request; the
+  // next request allocates again. Call only when !started() (after reset()).
+  void release_memory() noexcept {
+    request_ = request{};
+    error_ = {};
+    scanner_error_ = {};
+  }
+
   // Prepares for the next request on the same connection (after complete()).
   void reset() {
     request_.clear();
@@ -507,6 +516,7 @@ class request_parser {
     auto& me = self(parser);
     if (me.headers_complete_) return 0;  // trailer fields: validated by the scanner, then dropped
     if (!me.building_field_) {
+      if (me.request_.headers.capacity() == 0) me.request_.headers.reserve(16);  // after release_memory()
       me.request_.headers.emplace_back();
       me.building_field_ = true;
     }

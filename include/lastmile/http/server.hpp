@@ -139,6 +139,9 @@ class exchange {
   // Whether the connection stays open after this response.
   bool keep_alive() const noexcept;
   void close_after_response() noexcept { close_ = true; }
+  // Drops the connection without any response (test receivers simulating a network
+  // failure, or refusing an abusive peer).
+  void abort() noexcept;
   bool responded() const noexcept { return responded_; }
   int status() const noexcept { return status_; }
 
@@ -177,6 +180,22 @@ class exchange {
   asio::awaitable<void> wait_peer_closed();
   // Completes when the server begins a graceful shutdown. Cancellable.
   asio::awaitable<void> wait_shutdown();
+  // The same as a plain operation: `handler(std::error_code)` runs when the server
+  // begins a graceful shutdown (check shutting_down(): the wait also ends on
+  // cancel_wait_shutdown() or when the connection is forced closed). At most one
+  // such wait per exchange, and none while wait_any runs.
+  template <class Handler>
+  void async_wait_shutdown(Handler&& handler);
+  void cancel_wait_shutdown() noexcept;
+
+  // Frees the request's headers and body (their memory, not just their contents).
+  // Long-lived handlers (streams, held polls, upgraded connections) call it once they
+  // have read what they need, so a waiting connection does not keep the request's
+  // header block; method, target (path and query), version and flags stay.
+  void release_request_headers() noexcept {
+    header_list().swap(req_.headers);
+    std::string().swap(req_.body);
+  }
 
   // What ended a wait_any.
   enum class wake : std::uint8_t { none, event, timeout, peer_closed, shutdown, source_error };
@@ -244,8 +263,7 @@ class connection : public std::enable_shared_from_this<connection> {
 
   asio::awaitable<void> run() {
     loop_.connections.insert(this);
-    auto self = shared_from_this();
-    asio::co_spawn(stream_.get_executor(), watchdog(self), asio::detached);
+    watch_deadline();
     co_await serve();
     stream_.close();
     alive_ = false;
@@ -273,21 +291,22 @@ class connection : public std::enable_shared_from_this<connection> {
   }
   void disarm() { due_ = asio::steady_timer::time_point::max(); }
 
-  // Fires when the current deadline passes: cancels the pending read; serve() sees
-  // timed_out_ and answers 408 if a request had started.
-  asio::awaitable<void> watchdog(std::shared_ptr<connection> self) {
-    (void)self;  // holds the connection alive for as long as the watchdog runs
-    while (alive_) {
-      std::error_code ec;
-      co_await deadline_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      if (!alive_) break;
-      if (due_ <= asio::steady_timer::clock_type::now()) {
-        timed_out_ = true;
-        disarm();
-        stream_.cancel();
-      }
-      deadline_.expires_at(due_);  // re-arm at the current deadline (max: idle wait)
+  // The watchdog: a plain timer wait (no coroutine), re-armed after every expiry or
+  // cancellation. When the current deadline has passed it cancels the pending read;
+  // serve() sees timed_out_ and answers 408 if a request had started. The handler
+  // holds the connection alive until it has run.
+  void watch_deadline() {
+    deadline_.async_wait([self = shared_from_this()](std::error_code) { self->on_deadline(); });
+  }
+  void on_deadline() {
+    if (!alive_) return;
+    if (due_ <= asio::steady_timer::clock_type::now()) {
+      timed_out_ = true;
+      disarm();
+      stream_.cancel();
     }
+    deadline_.expires_at(due_);  // re-arm at the current deadline (max: idle wait)
+    watch_deadline();
   }
 
   asio::awaitable<void> serve() {
@@ -348,6 +367,12 @@ class connection : public std::enable_shared_from_this<connection> {
         if (parser_.complete() || parser_.failed()) co_return true;
       }
       if (core_.draining && phase_ == phase::idle) co_return false;
+      if (phase_ == phase::idle && buffer_.empty()) {
+        // Waiting for the next request with nothing of it yet: keep no memory for it
+        // (an idle keep-alive connection holds neither request capacity nor buffer).
+        parser_.release_memory();
+        std::string().swap(buffer_);
+      }
       std::error_code ec;
       co_await stream_.read_append(buffer_, loop_.scratch(), ec);
       if (ec) {
@@ -357,38 +382,64 @@ class connection : public std::enable_shared_from_this<connection> {
     }
   }
 
-  asio::awaitable<void> dispatch(exchange& ex) {
+  // What routing decided before the handler runs: the handler, or an error to send.
+  struct routed {
+    const route_entry* entry = nullptr;
+    int status = 0;
+    std::string code;
+    std::string message;
+    header_list headers;
+  };
+
+  // Routing, query parsing and authentication, outside any coroutine: their
+  // temporaries (the match, the authenticator's outcome) would otherwise sit in the
+  // dispatch frame for as long as a streaming handler runs.
+  routed route(exchange& ex) {
+    routed r;
     const auto& req = ex.req_;
     auto m = core_.routes.match(req.method, req.path());
     if (!m) {
-      int st = m.http_status();
-      header_list h;
-      if (st == 405) h.emplace_back("Allow", m.allow);
-      const char* code = st == 404 ? "not_found" : st == 405 ? "method_not_allowed" : "bad_request";
-      const char* msg = st == 404 ? "no such resource" : st == 405 ? "method not allowed for this resource" : "malformed path";
-      co_await ex.respond_error(st, code, msg, std::move(h));
-      co_return;
+      r.status = m.http_status();
+      if (r.status == 405) r.headers.emplace_back("Allow", m.allow);
+      r.code = r.status == 404 ? "not_found" : r.status == 405 ? "method_not_allowed" : "bad_request";
+      r.message = r.status == 404 ? "no such resource" : r.status == 405 ? "method not allowed for this resource" : "malformed path";
+      return r;
     }
     ex.params_ = std::move(m.params);
     if (auto q = parse_query(req.query())) {
       ex.query_ = std::move(*q);
     } else {
-      co_await ex.respond_error(400, "bad_request", "malformed query string");
-      co_return;
+      r.status = 400, r.code = "bad_request", r.message = "malformed query string";
+      return r;
     }
     if (m.handler->options.authenticate && core_.auth) {
       auto outcome = core_.auth(req);
       if (outcome.status != 0) {
-        header_list h;
-        if (outcome.status == 401) h.emplace_back("WWW-Authenticate", "Bearer");
-        co_await ex.respond_error(outcome.status, outcome.code, outcome.message, std::move(h));
-        co_return;
+        r.status = outcome.status;
+        if (outcome.status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer");
+        r.code = std::move(outcome.code);
+        r.message = std::move(outcome.message);
+        return r;
       }
       ex.claims_ = std::move(outcome.claims);
     }
+    r.entry = m.handler;
+    return r;
+  }
+
+  asio::awaitable<void> dispatch(exchange& ex) {
+    const route_entry* entry = nullptr;
+    {
+      routed r = route(ex);
+      entry = r.entry;
+      if (!entry) {
+        co_await ex.respond_error(r.status, r.code, r.message, std::move(r.headers));
+        co_return;
+      }
+    }
     bool failed = false;
     try {
-      co_await m.handler->fn(ex);
+      co_await entry->fn(ex);
     } catch (const std::exception&) {
       failed = true;  // handlers should not throw; never take the server down for it
     }
@@ -485,6 +536,13 @@ inline asio::awaitable<std::error_code> exchange::respond(int status, std::span<
   co_return ec;
 }
 
+inline void exchange::abort() noexcept {
+  std::error_code ignored;
+  conn_.stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  responded_ = true;
+  close_ = true;
+}
+
 inline asio::awaitable<std::error_code> exchange::respond_error(int status, std::string_view code,
                                                                std::string_view message, header_list headers) {
   std::string body = json_error_body(code, message);
@@ -506,6 +564,7 @@ inline asio::awaitable<std::error_code> exchange::begin_stream(int status, heade
   conn_.core_.stats.count_response(status);
   std::error_code ec;
   co_await conn_.stream_.write(asio::buffer(scratch_), ec);
+  std::string().swap(scratch_);  // chunk headers fit in the small-string buffer
   co_return ec;
 }
 
@@ -618,6 +677,12 @@ asio::awaitable<exchange::wake> exchange::wait_any(StartWait&& start_wait,
   }
   co_return st.result;
 }
+
+template <class Handler>
+void exchange::async_wait_shutdown(Handler&& handler) {
+  conn_.shutdown_signal_.async_wait(std::forward<Handler>(handler));
+}
+inline void exchange::cancel_wait_shutdown() noexcept { conn_.shutdown_signal_.cancel_one(); }
 
 inline asio::awaitable<void> exchange::wait_shutdown() {
   if (shutting_down()) co_return;

@@ -9,6 +9,7 @@
 #include <asio/awaitable.hpp>
 #include <asio/write.hpp>
 
+#include <memory>
 #include <span>
 #include <string>
 #include <system_error>
@@ -26,11 +27,14 @@ class stream {
     std::error_code ignored;
     std::get<0>(s_).non_blocking(true, ignored);  // read_append reads synchronously after a wait
   }
-  stream(tcp::socket s, asio::ssl::context& ctx) : s_(std::in_place_index<1>, std::move(s), ctx) {}
+  // The TLS stream (~440 bytes with its engine's timers and buffers) lives on the
+  // heap, so a plain connection does not carry its size.
+  stream(tcp::socket s, asio::ssl::context& ctx)
+      : s_(std::in_place_index<1>, std::make_unique<tls_stream>(std::move(s), ctx)) {}
 
   bool is_tls() const noexcept { return s_.index() == 1; }
   tcp::socket& socket() noexcept {
-    return is_tls() ? std::get<1>(s_).next_layer() : std::get<0>(s_);
+    return is_tls() ? std::get<1>(s_)->next_layer() : std::get<0>(s_);
   }
   asio::any_io_executor get_executor() { return socket().get_executor(); }
 
@@ -38,7 +42,7 @@ class stream {
   asio::awaitable<std::error_code> handshake() {
     std::error_code ec;
     if (is_tls())
-      co_await std::get<1>(s_).async_handshake(asio::ssl::stream_base::server,
+      co_await std::get<1>(s_)->async_handshake(asio::ssl::stream_base::server,
                                                 asio::redirect_error(asio::use_awaitable, ec));
     co_return ec;
   }
@@ -53,7 +57,7 @@ class stream {
       constexpr std::size_t tls_chunk = 16 * 1024;  // one TLS record
       std::size_t old = dst.size();
       dst.resize(old + tls_chunk);
-      std::size_t n = co_await std::get<1>(s_).async_read_some(
+      std::size_t n = co_await std::get<1>(s_)->async_read_some(
           asio::buffer(dst.data() + old, tls_chunk), asio::redirect_error(asio::use_awaitable, ec));
       dst.resize(old + n);
       co_return n;
@@ -70,11 +74,40 @@ class stream {
     }
   }
 
+  // The same as a plain asynchronous operation: `handler(std::error_code, std::size_t)`
+  // runs once, on the socket's executor, after bytes were appended to `dst` (which,
+  // like `scratch`, must outlive the operation) or on error. No coroutine frame: what
+  // a waiting connection holds is one small reactor operation.
+  template <class Handler>
+  void async_read_append(std::string& dst, std::span<char> scratch, Handler&& handler) {
+    if (is_tls()) {
+      constexpr std::size_t tls_chunk = 16 * 1024;
+      const std::size_t old = dst.size();
+      dst.resize(old + tls_chunk);
+      std::get<1>(s_)->async_read_some(
+          asio::buffer(dst.data() + old, tls_chunk),
+          [&dst, old, h = std::forward<Handler>(handler)](std::error_code ec, std::size_t n) mutable {
+            dst.resize(old + n);
+            std::move(h)(ec, n);
+          });
+      return;
+    }
+    std::get<0>(s_).async_wait(tcp::socket::wait_read,
+                               [this, &dst, scratch, h = std::forward<Handler>(handler)](std::error_code ec) mutable {
+                                 if (ec) return std::move(h)(ec, std::size_t{0});
+                                 std::size_t n = std::get<0>(s_).read_some(asio::buffer(scratch.data(), scratch.size()), ec);
+                                 if (ec == asio::error::would_block || ec == asio::error::try_again)
+                                   return async_read_append(dst, scratch, std::move(h));  // spurious wake-up
+                                 if (!ec) dst.append(scratch.data(), n);
+                                 std::move(h)(ec, ec ? std::size_t{0} : n);
+                               });
+  }
+
   template <class MutableBuffers>
   asio::awaitable<std::size_t> read_some(MutableBuffers buffers, std::error_code& ec) {
     ec = {};
     if (is_tls())
-      co_return co_await std::get<1>(s_).async_read_some(buffers, asio::redirect_error(asio::use_awaitable, ec));
+      co_return co_await std::get<1>(s_)->async_read_some(buffers, asio::redirect_error(asio::use_awaitable, ec));
     co_return co_await std::get<0>(s_).async_read_some(buffers, asio::redirect_error(asio::use_awaitable, ec));
   }
 
@@ -83,7 +116,7 @@ class stream {
   asio::awaitable<std::size_t> write(ConstBuffers buffers, std::error_code& ec) {
     ec = {};
     if (is_tls())
-      co_return co_await asio::async_write(std::get<1>(s_), buffers, asio::redirect_error(asio::use_awaitable, ec));
+      co_return co_await asio::async_write(*std::get<1>(s_), buffers, asio::redirect_error(asio::use_awaitable, ec));
     co_return co_await asio::async_write(std::get<0>(s_), buffers, asio::redirect_error(asio::use_awaitable, ec));
   }
 
@@ -104,7 +137,7 @@ class stream {
   bool is_open() noexcept { return socket().is_open(); }
 
  private:
-  std::variant<tcp::socket, tls_stream> s_;
+  std::variant<tcp::socket, std::unique_ptr<tls_stream>> s_;
 };
 
 }  // namespace lastmile::http

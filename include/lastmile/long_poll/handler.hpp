@@ -157,6 +157,7 @@ asio::awaitable<void> serve(http::exchange& ex, Source& source, const request_pa
     co_return;
   }
   if (o.counters) o.counters->held.fetch_add(1, std::memory_order_relaxed);
+  ex.release_request_headers();  // a held poll keeps only what it needs to answer
   c = st.next;
   auto executor = ex.get_executor();
   auto woke = co_await ex.wait_any(

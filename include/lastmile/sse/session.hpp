@@ -98,6 +98,7 @@ asio::awaitable<void> serve(http::exchange& ex, Source& source, topic_filter fil
   h.emplace_back("Cache-Control", "no-cache");
   h.emplace_back("X-Accel-Buffering", "no");
   if (co_await ex.begin_stream(200, std::move(h))) co_return;
+  ex.release_request_headers();  // read above; a long-lived stream need not keep them
   if (o.counters) o.counters->open.fetch_add(1, std::memory_order_relaxed);
 
   std::string hello;

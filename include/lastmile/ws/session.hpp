@@ -2,19 +2,24 @@
 // A WebSocket connection over an http::exchange, reading from any event_source
 // (hub<Log>): the handshake, then the JSON protocol of PROTOCOL "WebSocket".
 //
-// Four coroutines run on the connection's executor (one thread, no locks):
-//  - the reader reads bytes, feeds the frame parser (which unmasks in place) and
-//    handles client messages: control replies and pongs are queued as ready frames,
-//    in arrival order, in one bounded buffer (the reader pauses while it is full);
-//  - the writer owns the socket's write side, one write in flight: it takes the
-//    queued frames, then, per subscription, everything after its cursor (cursor-pull,
-//    nothing is queued per event) and sends it all as one gather write of shared,
-//    serialize-once event frames. With nothing to send it waits on the source (one
-//    wait over all subscriptions) or for the reader to queue something;
-//  - the ticker sends pings every `heartbeat`, ends a peer silent for two intervals
-//    and closes with 1008 when the token expires;
-//  - a watcher closes with 1001 when the server shuts down.
-// The reader and writer wake each other with steady_timers used as signals.
+// One coroutine and three plain asynchronous waits run on the connection's executor
+// (one thread, no locks). A waiting connection holds no coroutine of its own beyond
+// the writer, and no buffer: each wait is one small operation.
+//  - the reader (a socket wait with a small handler, re-armed after each read) reads
+//    bytes into the loop's scratch, feeds the frame parser (which unmasks in place)
+//    and handles client messages: control replies and pongs are queued as ready
+//    frames, in arrival order, in one bounded buffer (the reader pauses while it is
+//    full and the writer resumes it);
+//  - the writer (the session's coroutine) owns the socket's write side, one write in
+//    flight: it takes the queued frames, then, per subscription, everything after its
+//    cursor (cursor-pull, nothing is queued per event) and sends it all as one gather
+//    write of shared, serialize-once event frames. With nothing to send it waits on
+//    the source (one wait over all subscriptions) or for the reader to queue something;
+//  - the ticker (a timer wait) sends pings every `heartbeat`, ends a peer silent for
+//    two intervals and closes with 1008 when the token expires;
+//  - a shutdown wait closes with 1001 when the server shuts down.
+// The others wake the writer through a steady_timer used as a signal; when the writer
+// ends, it cancels the waits and returns only after their handlers have run.
 //
 // Not ex.wait_any: its peer-close watch cancels every operation on the socket,
 // which would cancel the reader. The reader sees the peer's close itself.
@@ -29,7 +34,6 @@
 
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
-#include <asio/experimental/awaitable_operators.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
@@ -139,7 +143,7 @@ class session : public std::enable_shared_from_this<session<Source>> {
   session(http::exchange& ex, Source& source, const options& o, const handshake_result& hs, position resume)
       : ex_(ex), source_(source), o_(o), executor_(ex.get_executor()),
         parser_(parser_options{.max_message_size = o.max_message_size}), resume_(resume),
-        writer_signal_(executor_, clock::time_point::max()), reader_signal_(executor_, clock::time_point::max()) {
+        writer_signal_(executor_, clock::time_point::max()), tick_timer_(executor_) {
     if (hs.deflate) {
       parser_.enable_deflate(hs.deflate->params);
       // Shared compressed frames need our window at 15 and a reset per message.
@@ -154,13 +158,36 @@ class session : public std::enable_shared_from_this<session<Source>> {
   }
 
   asio::awaitable<void> run(std::string initial) {
-    using namespace asio::experimental::awaitable_operators;
-    initial_ = std::move(initial);
+    in_ = std::move(initial);
     if (o_.counters) o_.counters->open.fetch_add(1, std::memory_order_relaxed);
+    arm_tick();
+    if (ex_.shutting_down()) {
+      close_with(close_code::going_away, "server shutting down");
+    } else {
+      ++outstanding_;
+      shutdown_wait_pending_ = true;
+      ex_.async_wait_shutdown([this](std::error_code) {
+        --outstanding_;
+        shutdown_wait_pending_ = false;
+        if (!stop_ && ex_.shutting_down()) close_with(close_code::going_away, "server shutting down");
+        wake_writer();
+      });
+    }
+    read_step();  // the bytes that came with the handshake, then the first read
     try {
-      co_await ((read_loop() && write_loop()) || (tick_loop() || shutdown_watch()));
+      co_await write_loop();
     } catch (const std::exception&) {
-      // A cancelled branch may throw operation_aborted; the connection closes anyway.
+      // Out of memory in a frame or similar: the connection closes.
+    }
+    // End the waits and let their handlers run: they refer to this session.
+    stop_ = true;
+    tick_timer_.cancel();
+    if (shutdown_wait_pending_) ex_.cancel_wait_shutdown();
+    if (read_pending_) ex_.stream().cancel();
+    std::error_code ec;
+    while (outstanding_ > 0) {
+      writer_signal_.expires_at(clock::time_point::max());
+      co_await writer_signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     }
     if (o_.counters) o_.counters->open.fetch_sub(1, std::memory_order_relaxed);
   }
@@ -183,35 +210,56 @@ class session : public std::enable_shared_from_this<session<Source>> {
 
   // --- reader ----------------------------------------------------------------
 
-  asio::awaitable<void> read_loop() {
-    std::string in = std::move(initial_);
-    std::error_code ec;
-    while (!stop_) {
-      if (!in.empty()) {
+  // Handles what is in in_, then arms the next read (unless paused by backpressure
+  // or done). Runs from run(), from the read handler and when the writer resumes it.
+  void read_step() {
+    for (;;) {
+      if (stop_) return read_done();
+      if (!in_.empty()) {
         last_received_ = clock::now();
         if (!parser_.closed() && !parser_.failed()) {  // after either, bytes are discarded
           parser_events events{this};
-          auto r = parser_.feed(in.data(), in.size(), events);
+          auto r = parser_.feed(in_.data(), in_.size(), events);
           if (!r.ok()) close_with(close_code_for(r.error), describe(r.error));
         }
-        in.clear();
-        if (in.capacity() > 256 * 1024) std::string().swap(in);
-        if (parser_.closed()) break;  // the peer's close: nothing follows it
+        in_.clear();
+        // An idle plain session keeps no buffer (bytes arrive in the loop's scratch);
+        // TLS decrypts into in_, so it keeps one record's room unless it grew large.
+        if (!ex_.stream().is_tls() || in_.capacity() > 256 * 1024) std::string().swap(in_);
+        if (parser_.closed()) return read_done();  // the peer's close: nothing follows it
       }
-      // Backpressure: a client that sends faster than it reads our replies waits.
-      while (!stop_ && pending_.size() > o_.max_pending_bytes) {
-        reader_signal_.expires_at(clock::time_point::max());
-        co_await reader_signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (stop_) return read_done();
+      // Backpressure: a client that sends faster than it reads our replies waits
+      // until the writer has sent what is queued (it calls read_step again).
+      if (pending_.size() > o_.max_pending_bytes) {
+        read_paused_ = true;
+        return;
       }
-      if (stop_) break;
-      co_await ex_.stream().read_append(in, session_detail::thread_scratch(), ec);
-      if (ec) {
-        if (!close_sent_) peer_gone_ = true;  // EOF or reset without a close handshake
-        break;
-      }
+      ++outstanding_;
+      read_pending_ = true;
+      ex_.stream().async_read_append(in_, session_detail::thread_scratch(), [this](std::error_code ec, std::size_t) {
+        --outstanding_;
+        read_pending_ = false;
+        if (ec) {
+          if (!close_sent_ && !stop_) peer_gone_ = true;  // EOF or reset without a close handshake
+          return read_done();
+        }
+        read_step();
+      });
+      return;
     }
+  }
+
+  void read_done() {
     reader_done_ = true;
     wake_writer();
+  }
+
+  // After a write: a reader paused by backpressure goes on.
+  void resume_reader() {
+    if (!read_paused_ || reader_done_) return;
+    read_paused_ = false;
+    read_step();
   }
 
   void on_data(message_kind kind, std::string_view chunk, bool fin) {
@@ -347,12 +395,6 @@ class session : public std::enable_shared_from_this<session<Source>> {
 
   void wake_writer() { writer_signal_.cancel(); }
 
-  asio::awaitable<void> wait_writer_signal(clock::time_point until = clock::time_point::max()) {
-    std::error_code ec;
-    writer_signal_.expires_at(until);
-    co_await writer_signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  }
-
   // Ends a pending source wait when the writer leaves, even by an exception.
   struct wait_guard {
     session* s;
@@ -387,12 +429,13 @@ class session : public std::enable_shared_from_this<session<Source>> {
       if (parts.empty()) {
         if (reader_done_) break;  // the peer is gone and nothing is left to say
         arm_source_wait();
-        co_await wait_writer_signal();
+        writer_signal_.expires_at(clock::time_point::max());
+        co_await writer_signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
         continue;
       }
       std::size_t bytes = co_await ex_.stream().write(parts, ec);
-      reader_signal_.cancel();  // the queue is empty again: a paused reader may go on
       if (ec) break;
+      resume_reader();  // the queue is empty again: a paused reader may go on
       if (o_.counters) {
         o_.counters->bytes.fetch_add(bytes, std::memory_order_relaxed);
         o_.counters->delivered.fetch_add(events.size(), std::memory_order_relaxed);
@@ -403,17 +446,16 @@ class session : public std::enable_shared_from_this<session<Source>> {
       }
     }
     if (source_wait_pending_) source_cancel_.emit(asio::cancellation_type::all);
-    if (close_sent_ && server_initiated_ && !reader_done_) {
+    if (close_sent_ && server_initiated_ && !reader_done_ && !stop_) {
       // We closed first: half-close (nothing follows our close frame), then give the
       // peer a moment to answer before the connection is closed.
       ex_.stream().shutdown_send();
+      resume_reader();  // its close may be behind replies we no longer send
       const auto deadline = clock::now() + o_.close_timeout;
-      while (!reader_done_ && clock::now() < deadline) co_await wait_writer_signal(deadline);
-    }
-    stop_ = true;
-    if (!reader_done_) {
-      ex_.stream().cancel();
-      reader_signal_.cancel();
+      while (!reader_done_ && clock::now() < deadline) {
+        writer_signal_.expires_at(deadline);
+        co_await writer_signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      }
     }
   }
 
@@ -499,35 +541,39 @@ class session : public std::enable_shared_from_this<session<Source>> {
 
   // --- heartbeat, token expiry, shutdown ------------------------------------------
 
-  asio::awaitable<void> tick_loop() {
-    asio::steady_timer timer(executor_);
-    for (;;) {
-      auto next = clock::now() + o_.heartbeat;
-      if (expires_at_ && *expires_at_ < next) next = *expires_at_;
-      timer.expires_at(next);
-      co_await timer.async_wait(asio::use_awaitable);  // throws when the session ends
-      const auto now = clock::now();
-      if (expires_at_ && now >= *expires_at_) {
-        expires_at_.reset();
-        close_with(close_code::policy_violation, "token expired");
-        continue;
-      }
-      // Silent for two intervals (not even a pong): a dead peer or one that stopped
-      // reading (our pings are stuck behind unread data). Ending here cancels the
-      // reader and the writer, even a write that would never finish.
-      if (now - last_received_ >= 2 * o_.heartbeat) co_return;
-      if (!close_queued_) {
-        ping_due_ = true;
-        wake_writer();
-      }
-    }
+  void arm_tick() {
+    auto next = clock::now() + o_.heartbeat;
+    if (expires_at_ && *expires_at_ < next) next = *expires_at_;
+    tick_timer_.expires_at(next);
+    ++outstanding_;
+    tick_timer_.async_wait([this](std::error_code ec) {
+      --outstanding_;
+      on_tick(ec);
+    });
   }
 
-  asio::awaitable<void> shutdown_watch() {
-    co_await ex_.wait_shutdown();
-    if (ex_.shutting_down()) close_with(close_code::going_away, "server shutting down");
-    asio::steady_timer forever(executor_, clock::time_point::max());
-    co_await forever.async_wait(asio::use_awaitable);  // until the session ends
+  void on_tick(std::error_code ec) {
+    if (ec || stop_) return wake_writer();  // cancelled: the session is ending
+    const auto now = clock::now();
+    if (expires_at_ && now >= *expires_at_) {
+      expires_at_.reset();
+      close_with(close_code::policy_violation, "token expired");
+      return arm_tick();
+    }
+    // Silent for two intervals (not even a pong): a dead peer or one that stopped
+    // reading (our pings are stuck behind unread data). Ending here cancels the
+    // reader and the writer, even a write that would never finish.
+    if (now - last_received_ >= 2 * o_.heartbeat) {
+      stop_ = true;
+      ex_.stream().cancel();
+      resume_reader();  // a paused reader ends too
+      return wake_writer();
+    }
+    if (!close_queued_) {
+      ping_due_ = true;
+      wake_writer();
+    }
+    arm_tick();
   }
 
   struct read_range {
@@ -541,14 +587,14 @@ class session : public std::enable_shared_from_this<session<Source>> {
   asio::any_io_executor executor_;
   frame_parser parser_;
   position resume_;               // ?resumeFrom=, the default start of subscriptions
-  std::string initial_;           // bytes that came with the handshake
+  std::string in_;                // received bytes not yet parsed (empty while waiting)
   std::string message_;           // a text message arriving in pieces
   std::string pending_;           // ready frames (replies, pongs) for the writer, in order
   std::string close_frame_;
   std::vector<subscription> subs_;
   std::vector<read_range> reads_; // scratch of collect_events
   asio::steady_timer writer_signal_;
-  asio::steady_timer reader_signal_;
+  asio::steady_timer tick_timer_;
   asio::cancellation_signal source_cancel_;
   std::optional<clock::time_point> expires_at_;
   clock::time_point last_received_;
@@ -563,7 +609,11 @@ class session : public std::enable_shared_from_this<session<Source>> {
   bool close_sent_ = false;
   bool peer_gone_ = false;
   bool reader_done_ = false;
+  bool read_pending_ = false;
+  bool read_paused_ = false;
+  bool shutdown_wait_pending_ = false;
   bool stop_ = false;
+  int outstanding_ = 0;           // reader, ticker and shutdown waits in flight
 };
 
 // Where subscriptions start by default: `?resumeFrom=<cursor|earliest|latest>`
@@ -578,30 +628,54 @@ inline result<position> resume_position(const http::exchange& ex) {
 // resumeFrom) before upgrading, then runs the session until either side closes, the
 // server shuts down, or the token expires. Authentication has already run (the
 // server's authenticator); `ex.claims()` then limits subscribe and publish.
-template <event_source Source>
-asio::awaitable<void> serve(http::exchange& ex, Source& source, const options& o) {
+namespace session_detail {
+// What serve() decided before any I/O: a refusal, or the 101 head and the session.
+template <class Session>
+struct start {
+  std::shared_ptr<Session> session;
+  std::string head;
+  int status = 0;
+  std::string_view code;     // static strings (handshake and error codes)
+  std::string_view message;
+  http::header_list headers;
+};
+
+// The handshake checks, outside the coroutine so that their temporaries do not stay
+// in its frame for the life of the connection.
+template <class Source>
+start<session<Source>> prepare(http::exchange& ex, Source& source, const options& o) {
+  start<session<Source>> st;
   handshake_result hs = check_handshake(ex.req(), o.handshake);
   if (!hs.accepted()) {
-    http::header_list h;
-    if (hs.status == 426) h.emplace_back("Sec-WebSocket-Version", "13");
-    ex.close_after_response();
-    co_await ex.respond_error(hs.status, hs.code, hs.message, std::move(h));
-    co_return;
+    if (hs.status == 426) st.headers.emplace_back("Sec-WebSocket-Version", "13");
+    st.status = hs.status, st.code = hs.code, st.message = hs.message;
+    return st;
   }
   auto resume = resume_position(ex);
   if (!resume) {
+    st.status = 400, st.code = error_codes::bad_cursor;
+    st.message = "resumeFrom must be a cursor, 'earliest' or 'latest'";
+    return st;
+  }
+  st.head = switching_protocols_response(hs);
+  st.session = std::make_shared<session<Source>>(ex, source, o, hs, *resume);
+  ex.release_request_headers();  // the handshake is done with them
+  return st;
+}
+}  // namespace session_detail
+
+template <event_source Source>
+asio::awaitable<void> serve(http::exchange& ex, Source& source, const options& o) {
+  auto st = session_detail::prepare(ex, source, o);
+  if (!st.session) {
     ex.close_after_response();
-    std::string_view code = error_codes::bad_cursor;
-    std::string_view message = "resumeFrom must be a cursor, 'earliest' or 'latest'";
-    co_await ex.respond_error(400, code, message);
+    co_await ex.respond_error(st.status, st.code, st.message, std::move(st.headers));
     co_return;
   }
-  std::string head = switching_protocols_response(hs);
   ex.mark_upgraded();  // from here the connection is ours (and closes when we return)
-  if (co_await ex.write_raw(head)) co_return;
-  auto s = std::make_shared<session<Source>>(ex, source, o, hs, *resume);
-  std::string initial = ex.take_buffered();  // frames sent right behind the request
-  co_await s->run(std::move(initial));
+  if (co_await ex.write_raw(st.head)) co_return;
+  std::string().swap(st.head);
+  co_await st.session->run(ex.take_buffered());  // with the frames sent right behind the request
 }
 
 }  // namespace lastmile::ws
