@@ -18,6 +18,18 @@ enum class errc {
   out_of_order,        // an inserted cursor is not after the log's head
   shut_down,           // the hub (or server) is shutting down
   not_found,           // no such item (e.g. a webhook endpoint id)
+  bad_url,             // a URL is malformed or not http(s)
+  address_not_allowed, // an address is refused by the SSRF policy
+  connect_failed,      // name resolution or TCP connect failed
+  timeout,             // an operation ran out of time
+  tls_failed,          // TLS handshake or certificate verification failed
+  bad_response,        // a peer's HTTP response is malformed
+  response_too_large,  // a peer's response exceeds a limit
+  bad_secret,          // a webhook secret is not whsec_ + base64 of 24-64 bytes
+  bad_signature,       // no webhook signature matches
+  stale_timestamp,     // a webhook timestamp is outside the tolerance
+  malformed_header,    // a required header is missing or malformed
+  invalid_argument,    // a configuration value is out of range or malformed
 };
 
 class error_category_impl final : public std::error_category {
@@ -33,6 +45,18 @@ class error_category_impl final : public std::error_category {
       case errc::out_of_order: return "cursor is not after the log's head";
       case errc::shut_down: return "shut down";
       case errc::not_found: return "not found";
+      case errc::bad_url: return "malformed or unsupported URL";
+      case errc::address_not_allowed: return "address not allowed by policy";
+      case errc::connect_failed: return "could not connect";
+      case errc::timeout: return "timed out";
+      case errc::tls_failed: return "TLS handshake or certificate verification failed";
+      case errc::bad_response: return "malformed HTTP response";
+      case errc::response_too_large: return "response too large";
+      case errc::bad_secret: return "invalid webhook secret";
+      case errc::bad_signature: return "webhook signature mismatch";
+      case errc::stale_timestamp: return "webhook timestamp outside the tolerance";
+      case errc::malformed_header: return "missing or malformed header";
+      case errc::invalid_argument: return "invalid argument";
     }
     return "unknown lastmile error";
   }
@@ -58,6 +82,18 @@ inline const char* error_code_name(errc e) noexcept {
     case errc::out_of_order: return "out_of_order";
     case errc::shut_down: return "unavailable";
     case errc::not_found: return "not_found";
+    case errc::bad_url: return "bad_url";
+    case errc::address_not_allowed: return "url_not_allowed";
+    case errc::connect_failed: return "connect_failed";
+    case errc::timeout: return "timeout";
+    case errc::tls_failed: return "tls_failed";
+    case errc::bad_response: return "bad_response";
+    case errc::response_too_large: return "response_too_large";
+    case errc::bad_secret: return "bad_secret";
+    case errc::bad_signature: return "bad_signature";
+    case errc::stale_timestamp: return "stale_timestamp";
+    case errc::malformed_header: return "bad_request";
+    case errc::invalid_argument: return "bad_request";
   }
   return "error";
 }
