@@ -2,6 +2,8 @@
 // Command-line flags of lastmile-server (see docs/server.md). Strict: an unknown
 // flag, a missing or malformed value is a one-line reason, never a guess.
 #include <lastmile/core/error.hpp>
+#include <lastmile/webhook/retry.hpp>
+#include <lastmile/webhook/ssrf.hpp>
 
 #include <algorithm>
 #include <charconv>
@@ -26,6 +28,11 @@ struct options {
   std::optional<std::string> tls_cert, tls_key;
   unsigned threads = 0;  // 0: one event loop per core
   std::size_t max_connections = 10'000;
+  // Webhooks (PROTOCOL.md "Webhooks").
+  std::vector<std::string> webhook_allow;   // CIDRs webhooks may reach despite the SSRF guard
+  std::string webhook_store;                // "" = next to the log, else lastmile-webhooks.db; "memory" = not durable
+  std::string webhook_retry_schedule = "5,300,1800,7200,18000,36000,36000";
+  double webhook_timeout_seconds = 15;
   bool help = false;
 };
 
@@ -33,7 +40,9 @@ inline constexpr std::string_view usage =
     "usage: lastmile-server [--listen HOST:PORT] [--log memory|sqlite:PATH] [--retention N]\n"
     "                       [--heartbeat SECONDS] [--auth-secret SECRET]\n"
     "                       [--allow-origin ORIGIN]... [--tls-cert PEM --tls-key PEM]\n"
-    "                       [--threads N] [--max-connections N]\n";
+    "                       [--threads N] [--max-connections N]\n"
+    "                       [--webhook-allow CIDR]... [--webhook-store PATH|memory]\n"
+    "                       [--webhook-retry-schedule S,S,...] [--webhook-timeout SECONDS]\n";
 
 namespace detail {
 template <class T>
@@ -76,11 +85,11 @@ inline std::variant<options, std::string> parse_flags(const std::vector<std::str
     if (!flag.starts_with("--")) return "unexpected argument '" + std::string(flag) + "'";
     static constexpr std::string_view known[] = {"--listen", "--log", "--retention", "--heartbeat",
                                                  "--auth-secret", "--allow-origin", "--tls-cert",
-                                                 "--tls-key", "--threads", "--max-connections"};
-    if (std::find(std::begin(known), std::end(known), flag) == std::end(known)) {
-      if (flag.starts_with("--webhook-")) return std::string(flag) + ": webhooks are not available in this version";
+                                                 "--tls-key", "--threads", "--max-connections",
+                                                 "--webhook-allow", "--webhook-store",
+                                                 "--webhook-retry-schedule", "--webhook-timeout"};
+    if (std::find(std::begin(known), std::end(known), flag) == std::end(known))
       return "unknown flag " + std::string(flag);
-    }
     std::string_view v;
     if (inline_value) {
       v = *inline_value;
@@ -118,6 +127,21 @@ inline std::variant<options, std::string> parse_flags(const std::vector<std::str
     } else if (flag == "--max-connections") {
       if (!detail::parse_number(v, o.max_connections) || o.max_connections == 0)
         return "--max-connections: expected a positive integer, got '" + std::string(v) + "'";
+    } else if (flag == "--webhook-allow") {
+      lastmile::webhook::address_policy probe;
+      if (!probe.allow(v)) return "--webhook-allow: expected a CIDR such as 127.0.0.0/8, got '" + std::string(v) + "'";
+      o.webhook_allow.emplace_back(v);
+    } else if (flag == "--webhook-store") {
+      if (v.empty()) return "--webhook-store: expected a file path or 'memory'";
+      o.webhook_store = std::string(v);
+    } else if (flag == "--webhook-retry-schedule") {
+      if (!lastmile::webhook::retry_schedule::parse(v))
+        return "--webhook-retry-schedule: expected comma-separated seconds such as 5,300,1800, got '" + std::string(v) + "'";
+      o.webhook_retry_schedule = std::string(v);
+    } else if (flag == "--webhook-timeout") {
+      if (!detail::parse_number(v, o.webhook_timeout_seconds) || !(o.webhook_timeout_seconds > 0) ||
+          o.webhook_timeout_seconds > 3600)
+        return "--webhook-timeout: expected seconds in (0, 3600], got '" + std::string(v) + "'";
     } else if (flag == "--threads") {
       if (!detail::parse_number(v, o.threads) || o.threads == 0 || o.threads > 256)
         return "--threads: expected 1-256, got '" + std::string(v) + "'";

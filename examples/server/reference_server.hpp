@@ -4,6 +4,7 @@
 // can run it in-process.
 #include "dashboard.hpp"
 #include "flags.hpp"
+#include "webhook_api.hpp"
 
 #include <lastmile/auth/authorization.hpp>
 #include <lastmile/core/event_json.hpp>
@@ -18,6 +19,7 @@
 #include <simdjson.h>
 
 #include <stdexcept>
+#include <variant>
 #include <string>
 
 namespace lastmile_server {
@@ -40,6 +42,56 @@ inline sqlite_log open_log<sqlite_log>(const options& o) {
   auto log = sqlite_log::open({.path = path, .max_events = o.retention});
   if (!log) throw std::runtime_error("cannot open the sqlite log '" + path + "': " + log.error().message());
   return std::move(*log);
+}
+
+// The webhook store the flags ask for: durable SQLite (default) or memory.
+class server_webhook_store {
+  template <class F>
+  decltype(auto) on(F&& f) {
+    if (auto* m = std::get_if<webhook::memory_webhook_store>(&s_)) return f(*m);
+    return f(std::get<webhook::sqlite_webhook_store>(s_));
+  }
+
+ public:
+  explicit server_webhook_store(const options& o) {
+    if (o.webhook_store == "memory") {
+      s_.emplace<webhook::memory_webhook_store>();
+      return;
+    }
+    std::string path = o.webhook_store;
+    if (path.empty()) path = o.log.starts_with("sqlite:") ? o.log.substr(7) + "-webhooks.db" : "lastmile-webhooks.db";
+    auto st = webhook::sqlite_webhook_store::open(path);
+    if (!st) throw std::runtime_error("cannot open the webhook store '" + path + "': " + st.error().message());
+    s_.emplace<webhook::sqlite_webhook_store>(std::move(*st));
+  }
+  result<void> put_endpoint(const webhook::endpoint& e) { return on([&](auto& s) { return s.put_endpoint(e); }); }
+  std::optional<webhook::endpoint> get_endpoint(std::string_view id) {
+    return on([&](auto& s) { return s.get_endpoint(id); });
+  }
+  std::vector<webhook::endpoint> list_endpoints() { return on([&](auto& s) { return s.list_endpoints(); }); }
+  result<void> remove_endpoint(std::string_view id) { return on([&](auto& s) { return s.remove_endpoint(id); }); }
+  result<void> record(const webhook::endpoint& e, const webhook::attempt_record& a) {
+    return on([&](auto& s) { return s.record(e, a); });
+  }
+  std::vector<webhook::attempt_record> attempts(std::string_view id, std::size_t limit) {
+    return on([&](auto& s) { return s.attempts(id, limit); });
+  }
+  std::vector<webhook::attempt_record> failed_events(std::string_view id, std::size_t limit) {
+    return on([&](auto& s) { return s.failed_events(id, limit); });
+  }
+
+ private:
+  std::variant<std::monostate, webhook::memory_webhook_store, webhook::sqlite_webhook_store> s_;
+};
+static_assert(webhook::webhook_store<server_webhook_store>);
+
+inline webhook::dispatcher_options webhook_options(const options& o) {
+  webhook::dispatcher_options d;
+  d.schedule = webhook::retry_schedule::parse(o.webhook_retry_schedule).value();
+  d.attempt_timeout = std::chrono::milliseconds(static_cast<long long>(o.webhook_timeout_seconds * 1000));
+  d.connect_timeout = std::min(d.attempt_timeout, std::chrono::milliseconds(5000));
+  for (const auto& cidr : o.webhook_allow) (void)d.policy.allow(cidr);
+  return d;
 }
 
 template <event_log Log>
@@ -77,13 +129,21 @@ class basic_reference_server {
     ws_options_.heartbeat = sse_options_.heartbeat;
     ws_options_.require_claims = opts_.auth_secret.has_value();
     ws_options_.counters = &ws_stats_;
+    // Webhooks: management API and the dispatcher (started with the server).
+    webhook_api_.add_routes(http_);
     http_.on_shutdown([this] { hub_.shutdown(); });
     register_metrics();
   }
 
   std::error_code listen() { return http_.listen(opts_.host, opts_.port); }
-  void start() { http_.start(); }
-  void shutdown() { http_.shutdown(); }
+  void start() {
+    http_.start();
+    dispatcher_.start();
+  }
+  void shutdown() {
+    dispatcher_.stop();
+    http_.shutdown();
+  }
   void wait() { http_.wait(); }
   std::uint16_t port() const { return http_.local_endpoint().port(); }
   std::string url() const {
@@ -306,6 +366,19 @@ class basic_reference_server {
                                    {}, [this] { return double(ws_stats_.messages.load()); });
     registry_.add_counter_callback("lastmile_ws_errors_total", "WebSocket error replies to bad client messages.",
                                    {}, [this] { return double(ws_stats_.errors.load()); });
+    auto& wh = dispatcher_.stats();
+    registry_.add_counter_callback("lastmile_webhook_attempts_total", "Webhook delivery attempts by outcome.",
+                                   {{"outcome", "delivered"}}, [&wh] { return double(wh.delivered.load()); });
+    registry_.add_counter_callback("lastmile_webhook_attempts_total", "Webhook delivery attempts by outcome.",
+                                   {{"outcome", "retry"}}, [&wh] { return double(wh.retried.load()); });
+    registry_.add_counter_callback("lastmile_webhook_attempts_total", "Webhook delivery attempts by outcome.",
+                                   {{"outcome", "failed"}}, [&wh] { return double(wh.failed.load()); });
+    registry_.add_counter_callback("lastmile_webhook_endpoints_disabled_total", "Webhook endpoints disabled.", {},
+                                   [&wh] { return double(wh.disabled.load()); });
+    registry_.add_counter_callback("lastmile_resets_total", "Resets sent by transport.", {{"transport", "webhook"}},
+                                   [&wh] { return double(wh.expired.load()); });
+    registry_.add_gauge_callback("lastmile_webhook_in_flight", "Webhook deliveries in flight.", {},
+                                 [&wh] { return double(wh.in_flight.load()); });
     registry_.add_gauge_callback("lastmile_hub_waiters", "Readers waiting for events.", {},
                                  [this] { return double(hub_.stats().waiters); });
     registry_.add_gauge_callback("lastmile_log_events", "Events retained in the log.", {},
@@ -325,6 +398,10 @@ class basic_reference_server {
   long_poll::stats poll_stats_;
   ws::options ws_options_;
   ws::stats ws_stats_;
+  server_webhook_store webhook_store_{opts_};
+  webhook::dispatcher<Log, server_webhook_store> dispatcher_{hub_, webhook_store_, webhook_options(opts_)};
+  webhook_api<webhook::dispatcher<Log, server_webhook_store>> webhook_api_{
+      dispatcher_, [this](http::exchange& ex) { return !opts_.auth_secret || (ex.claims() && ex.claims()->may_publish); }};
 };
 
 using reference_server = basic_reference_server<memory_log>;

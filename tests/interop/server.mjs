@@ -9,6 +9,9 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+// Tests may replace globalThis.fetch (to steer a page's code); the helpers keep the real one.
+const nativeFetch = globalThis.fetch;
+
 export const repoRoot = path.resolve(here, '..', '..');
 
 export function serverBinary() {
@@ -23,7 +26,10 @@ export function serverBinary() {
 
 function launch(bin, listen, extraArgs, timeoutMs) {
   return new Promise((resolve, reject) => {
-    const proc = spawn(bin, ['--listen', listen, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Webhook state stays in memory unless a test asks otherwise: no database
+    // file is left behind in the working directory.
+    const store = extraArgs.includes('--webhook-store') ? [] : ['--webhook-store', 'memory'];
+    const proc = spawn(bin, ['--listen', listen, ...store, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     let settled = false;
     const finish = (err, value) => {
@@ -111,7 +117,7 @@ export async function startServer(extraArgs = [], { timeoutMs = 15_000 } = {}) {
 export async function publish(baseUrl, topic, type, payload) {
   const body = typeof payload === 'string' ? payload : JSON.stringify(payload);
   const url = `${baseUrl}/topics/${encodeURIComponent(topic)}/events?type=${encodeURIComponent(type)}`;
-  const res = await fetch(url, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+  const res = await nativeFetch(url, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
   const text = await res.text();
   if (res.status !== 201) throw new Error(`publish: expected 201, got ${res.status}: ${text}`);
   const { id } = JSON.parse(text);

@@ -44,7 +44,9 @@ def server_binary():
 
 
 def start_server(extra_args=(), scheme="http"):
-    proc = subprocess.Popen([server_binary(), "--listen", "127.0.0.1:0", *extra_args], stdout=subprocess.PIPE, text=True)
+    store = [] if "--webhook-store" in extra_args else ["--webhook-store", "memory"]  # no stray database file
+    proc = subprocess.Popen([server_binary(), "--listen", "127.0.0.1:0", *store, *extra_args],
+                            stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     m = re.match(rf"^listening on ({scheme}://127\.0\.0\.1:(\d+))\s*$", line)
     if not m:
