@@ -8,6 +8,7 @@
 // sqlite file lives in the system temp directory and is removed afterwards.
 #include <lastmile/lastmile.hpp>
 #include <lastmile/log/sqlite_log.hpp>
+#include <lastmile/webhook/store.hpp>
 
 #include <asio/io_context.hpp>
 
@@ -192,6 +193,52 @@ static void bench_sqlite_read(std::size_t n) {
   }
 }
 
+// The webhook store's write per delivery outcome: record() (one transaction each, as
+// one endpoint delivering one event at a time) and record_many() (the dispatcher's
+// group commit when several outcomes complete together).
+static void bench_webhook_store(std::size_t total, std::size_t group) {
+  temp_db db;
+  auto store = webhook::sqlite_webhook_store::open(db.path.string());
+  if (!store) {
+    std::fprintf(stderr, "cannot open the webhook store: %s\n", store.error().message().c_str());
+    std::exit(1);
+  }
+  std::vector<webhook::endpoint> eps(100);
+  for (std::size_t i = 0; i < eps.size(); ++i) {
+    eps[i].id = "ep_" + std::to_string(i);
+    eps[i].url = "http://127.0.0.1:9/" + std::to_string(i);
+    eps[i].topics = {"orders"};
+    eps[i].secrets = {"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"};
+    (void)store->put_endpoint(eps[i]);
+  }
+  std::vector<webhook::progress_record> batch;
+  auto t0 = steady::now();
+  for (std::size_t i = 0; i < total; ++i) {
+    auto& ep = eps[group == 1 ? 0 : i % eps.size()];
+    ep.position = cursor{1, i + 1};
+    webhook::attempt_record a;
+    a.endpoint_id = ep.id;
+    a.event_id = to_string(ep.position);
+    a.attempt = 1;
+    a.at_ms = 1'700'000'000'000 + static_cast<std::int64_t>(i);
+    a.status = 200;
+    a.duration_ms = 1;
+    a.outcome = "delivered";
+    if (group == 1) {
+      (void)store->record(ep, a);
+    } else {
+      batch.push_back({ep, std::move(a)});
+      if (batch.size() == group) (void)store->record_many(batch), batch.clear();
+    }
+  }
+  double s = seconds_since(t0);
+  if (group == 1)
+    std::printf("webhook store record(), one endpoint: %10.0f outcomes/s  (%.1f us each)\n", total / s,
+                s * 1e6 / total);
+  else
+    std::printf("webhook store record_many(%zu), 100 endpoints: %10.0f outcomes/s\n", group, total / s);
+}
+
 int main(int argc, char** argv) {
   std::size_t n = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 4'000'000;
   bench_append(1, n);
@@ -205,4 +252,6 @@ int main(int argc, char** argv) {
   bench_sqlite_batch(100, 500'000);
   bench_sqlite_batch(1000, 1'000'000);
   bench_sqlite_read(200'000);
+  bench_webhook_store(20'000, 1);
+  bench_webhook_store(100'000, 16);
 }

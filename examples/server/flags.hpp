@@ -33,6 +33,7 @@ struct options {
   std::string webhook_store;                // "" = next to the log, else lastmile-webhooks.db; "memory" = not durable
   std::string webhook_retry_schedule = "5,300,1800,7200,18000,36000,36000";
   double webhook_timeout_seconds = 15;
+  std::size_t webhook_in_flight = 1;        // deliveries in flight per endpoint
   bool help = false;
 };
 
@@ -42,7 +43,8 @@ inline constexpr std::string_view usage =
     "                       [--allow-origin ORIGIN]... [--tls-cert PEM --tls-key PEM]\n"
     "                       [--threads N] [--max-connections N]\n"
     "                       [--webhook-allow CIDR]... [--webhook-store PATH|memory]\n"
-    "                       [--webhook-retry-schedule S,S,...] [--webhook-timeout SECONDS]\n";
+    "                       [--webhook-retry-schedule S,S,...] [--webhook-timeout SECONDS]\n"
+    "                       [--webhook-in-flight N]\n";
 
 namespace detail {
 template <class T>
@@ -87,7 +89,8 @@ inline std::variant<options, std::string> parse_flags(const std::vector<std::str
                                                  "--auth-secret", "--allow-origin", "--tls-cert",
                                                  "--tls-key", "--threads", "--max-connections",
                                                  "--webhook-allow", "--webhook-store",
-                                                 "--webhook-retry-schedule", "--webhook-timeout"};
+                                                 "--webhook-retry-schedule", "--webhook-timeout",
+                                                 "--webhook-in-flight"};
     if (std::find(std::begin(known), std::end(known), flag) == std::end(known))
       return "unknown flag " + std::string(flag);
     std::string_view v;
@@ -138,6 +141,9 @@ inline std::variant<options, std::string> parse_flags(const std::vector<std::str
       if (!lastmile::webhook::retry_schedule::parse(v))
         return "--webhook-retry-schedule: expected comma-separated seconds such as 5,300,1800, got '" + std::string(v) + "'";
       o.webhook_retry_schedule = std::string(v);
+    } else if (flag == "--webhook-in-flight") {
+      if (!detail::parse_number(v, o.webhook_in_flight) || o.webhook_in_flight == 0 || o.webhook_in_flight > 256)
+        return "--webhook-in-flight: expected 1-256, got '" + std::string(v) + "'";
     } else if (flag == "--webhook-timeout") {
       if (!detail::parse_number(v, o.webhook_timeout_seconds) || !(o.webhook_timeout_seconds > 0) ||
           o.webhook_timeout_seconds > 3600)

@@ -89,6 +89,7 @@ inline webhook::dispatcher_options webhook_options(const options& o) {
   webhook::dispatcher_options d;
   d.schedule = webhook::retry_schedule::parse(o.webhook_retry_schedule).value();
   d.attempt_timeout = std::chrono::milliseconds(static_cast<long long>(o.webhook_timeout_seconds * 1000));
+  d.in_flight = o.webhook_in_flight;
   d.connect_timeout = std::min(d.attempt_timeout, std::chrono::milliseconds(5000));
   for (const auto& cidr : o.webhook_allow) (void)d.policy.allow(cidr);
   return d;

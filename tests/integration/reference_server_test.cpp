@@ -209,10 +209,28 @@ TEST_CASE("lastmile-server binary: startup line, serving, clean stop on SIGTERM 
   }
 }
 
+TEST_CASE("lastmile-server flags: webhook options are parsed into the server's options") {
+  auto r = lastmile_server::parse_flags({"--webhook-in-flight", "16", "--webhook-allow", "127.0.0.0/8",
+                                         "--webhook-store", "memory", "--webhook-timeout", "2.5",
+                                         "--webhook-retry-schedule", "1,2,3"});
+  REQUIRE(std::holds_alternative<lastmile_server::options>(r));
+  const auto& o = std::get<lastmile_server::options>(r);
+  CHECK(o.webhook_in_flight == 16);
+  CHECK(o.webhook_allow == std::vector<std::string>{"127.0.0.0/8"});
+  CHECK(o.webhook_store == "memory");
+  CHECK(o.webhook_timeout_seconds == 2.5);
+  CHECK(o.webhook_retry_schedule == "1,2,3");
+  auto d = lastmile_server::webhook_options(o);
+  CHECK(d.in_flight == 16);
+  CHECK(d.attempt_timeout == std::chrono::milliseconds(2500));
+}
+
 TEST_CASE("lastmile-server binary: bad flags give one line and a non-zero exit") {
   for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
            {"--bogus"}, {"--listen", "nope"}, {"--retention", "-1"}, {"--heartbeat", "0"},
-           {"--log", "mysql://x"}, {"--tls-cert", "a.pem"}, {"--listen"}}) {
+           {"--log", "mysql://x"}, {"--tls-cert", "a.pem"}, {"--listen"},
+           {"--webhook-in-flight", "0"}, {"--webhook-in-flight", "300"}, {"--webhook-allow", "10.0.0.0/33"},
+           {"--webhook-timeout", "0"}, {"--webhook-retry-schedule", "5,x"}}) {
     INFO(args[0]);
     auto c = testing::child_process::spawn(LASTMILE_SERVER_BINARY, args);
     std::string line = testing::child_process::read_line(c.err, 5s);

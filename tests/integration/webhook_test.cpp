@@ -423,6 +423,41 @@ TEST_CASE("webhooks: an in-flight window delivers everything and the cursor ends
   CHECK(got == published);
 }
 
+TEST_CASE("webhooks: outcomes that complete together share one store write (group commit)") {
+  auto dir = std::filesystem::temp_directory_path() / ("lastmile-wh-gc-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto db = (dir / "hooks.db").string();
+  std::filesystem::remove(db);
+  memory_log log{memory_log_options{.max_events = 1000}};
+  hub<memory_log> events{log};
+  receiver r;
+  {
+    auto store = webhook::sqlite_webhook_store::open(db).value();
+    webhook::dispatcher d(events, store, fast_options());
+    d.start();
+    std::vector<std::string> ids;
+    for (int i = 0; i < 20; ++i) {
+      auto ep = add(d, {.url = r.url(), .topics = {"t"}});
+      REQUIRE(ep);
+      ids.push_back(ep->id);
+    }
+    std::string last;
+    for (int i = 0; i < 30; ++i) last = to_string(*events.publish("t", "x", std::to_string(i)));
+    REQUIRE(eventually([&] {
+      for (auto& id : ids)
+        if (to_string(store.get_endpoint(id)->position) != last) return false;
+      return true;
+    }));
+    const auto outcomes = d.stats().delivered.load();
+    CHECK(outcomes == 600);
+    // Twenty endpoints in flight at once: their outcomes are written in batches.
+    CHECK(d.stats().commits.load() < outcomes);
+    MESSAGE("600 outcomes in " << d.stats().commits.load() << " store writes");
+    for (auto& id : ids) CHECK(d.attempts(id, 100).size() == 30);
+  }
+  std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("webhooks: a dead endpoint does not delay a healthy one") {
   fixture f;
   receiver healthy, dead;

@@ -253,26 +253,110 @@ TEST_CASE("sqlite webhook store: everything survives a reopen, record included")
 }
 
 TEST_CASE("sqlite webhook store: a failed record writes neither position nor attempt") {
+  // The attempt's row (the attempt log for a failure, the newest-delivered row for a
+  // delivery) is refused inside the transaction, after the position update.
+  struct variant {
+    const char* outcome;
+    const char* table;
+  };
+  for (const variant v : {variant{"failed", "lastmile_webhook_attempts"},
+                          variant{"delivered", "lastmile_webhook_last_delivered"}}) {
+    const std::string outcome = v.outcome;
+    CAPTURE(outcome);
+    temp_path tmp;
+    auto ep = make_endpoint("e", 7);
+    {
+      auto s = sqlite_fixture::open(tmp.path.string());
+      REQUIRE(s.put_endpoint(ep));
+    }
+    {  // the store holds the file exclusively while it is open
+      lastmile::detail::sqlite::db_ptr raw;
+      REQUIRE_FALSE(lastmile::detail::sqlite::open(tmp.path.string(), false, raw));
+      REQUIRE_FALSE(lastmile::detail::sqlite::exec(
+          raw.get(), (std::string("CREATE TRIGGER refuse BEFORE INSERT ON ") + v.table +
+                      " BEGIN SELECT RAISE(ABORT, 'refused'); END").c_str()));
+      raw.reset();
+    }
+    {
+      auto s = sqlite_fixture::open(tmp.path.string());
+      auto progress = ep;
+      progress.position = cursor{0xabc, 50};
+      auto r = s.record(progress, make_attempt("abc-50", 1, v.outcome, 200));
+      CHECK_FALSE(r);
+      CHECK(s.attempts("e", 10).empty());  // not even in memory
+    }
+    auto s = sqlite_fixture::open(tmp.path.string());
+    CHECK(s.get_endpoint("e")->position == ep.position);
+    CHECK(s.attempts("e", 10).empty());
+  }
+}
+
+TEST_CASE("sqlite webhook store: delivered attempts cost one row; the newest survives a reopen") {
   temp_path tmp;
   auto ep = make_endpoint("e", 7);
   {
     auto s = sqlite_fixture::open(tmp.path.string());
     REQUIRE(s.put_endpoint(ep));
-    // Make the attempt insert fail inside the transaction, after the position update.
+    REQUIRE(s.record(ep, make_attempt("abc-42", 1, "retry", 503)));
+    for (std::uint32_t i = 0; i < 10; ++i) {
+      auto progress = ep;
+      progress.position = cursor{0xabc, 43 + i};
+      REQUIRE(s.record(progress, make_attempt("abc-" + std::to_string(43 + i), 1, "delivered", 200)));
+    }
+    // In this process: the history (bounded to max_attempts = 5), newest first.
+    auto all = s.attempts("e", 100);
+    REQUIRE(all.size() == 5);
+    CHECK(all[0].event_id == "abc-52");
+    CHECK(all[4].event_id == "abc-48");
+  }
+  {
+    // On disk: the retry in the attempt log and one newest-delivered row, whatever
+    // the number of deliveries.
     lastmile::detail::sqlite::db_ptr raw;
     REQUIRE_FALSE(lastmile::detail::sqlite::open(tmp.path.string(), false, raw));
-    REQUIRE_FALSE(lastmile::detail::sqlite::exec(raw.get(),
-                                       "CREATE TRIGGER refuse BEFORE INSERT ON lastmile_webhook_attempts "
-                                       "BEGIN SELECT RAISE(ABORT, 'refused'); END"));
-    raw.reset();
-    auto progress = ep;
-    progress.position = cursor{0xabc, 50};
-    auto r = s.record(progress, make_attempt("abc-50", 1, "delivered", 200));
-    CHECK_FALSE(r);
+    auto count = [&](const char* sql) {
+      lastmile::detail::sqlite::statement st;
+      REQUIRE_FALSE(st.prepare(raw.get(), sql));
+      REQUIRE(st.step() == SQLITE_ROW);
+      return st.int64(0);
+    };
+    CHECK(count("SELECT count(*) FROM lastmile_webhook_attempts") == 1);
+    CHECK(count("SELECT count(*) FROM lastmile_webhook_last_delivered") == 1);
   }
   auto s = sqlite_fixture::open(tmp.path.string());
-  CHECK(s.get_endpoint("e")->position == ep.position);
-  CHECK(s.attempts("e", 10).empty());
+  CHECK(s.get_endpoint("e")->position == cursor{0xabc, 52});
+  auto after = s.attempts("e", 100);
+  REQUIRE(after.size() == 2);  // the newest delivery, then the retry from the log
+  CHECK(after[0].event_id == "abc-52");
+  CHECK(after[0].outcome == "delivered");
+  CHECK(after[1].outcome == "retry");
+  // New deliveries after the reopen take the place of the one read from disk.
+  REQUIRE(s.record(ep, make_attempt("abc-60", 1, "delivered", 200)));
+  auto later = s.attempts("e", 100);
+  REQUIRE(later.size() == 2);
+  CHECK(later[0].event_id == "abc-60");
+  CHECK(later[1].outcome == "retry");
+}
+
+TEST_CASE("sqlite webhook store: durable_delivered_attempts keeps every delivery on disk") {
+  temp_path tmp;
+  auto ep = make_endpoint("e", 7);
+  auto open = [&] {
+    auto r = sqlite_webhook_store::open({.path = tmp.path.string(), .durable_delivered_attempts = true});
+    REQUIRE(r);
+    return std::move(*r);
+  };
+  {
+    auto s = open();
+    REQUIRE(s.put_endpoint(ep));
+    for (std::uint32_t i = 0; i < 5; ++i)
+      REQUIRE(s.record(ep, make_attempt("abc-" + std::to_string(43 + i), 1, "delivered", 200)));
+  }
+  auto s = open();
+  auto all = s.attempts("e", 100);
+  REQUIRE(all.size() == 5);
+  CHECK(all[0].event_id == "abc-47");
+  CHECK(all[4].event_id == "abc-43");
 }
 
 TEST_CASE("sqlite webhook store: open errors are clear") {

@@ -51,7 +51,9 @@
 #include <asio/write.hpp>
 
 #include <openssl/ssl.h>
+#include <sys/socket.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <map>
@@ -108,6 +110,8 @@ struct connection {
   tcp::socket plain;                                // before TLS / plain http
   std::optional<asio::ssl::stream<tcp::socket>> tls;  // owns the socket once TLS starts
   std::chrono::steady_clock::time_point idle_since{};
+  std::unique_ptr<char[]> read_buffer;              // allocated at the first response, reused
+  static constexpr std::size_t read_buffer_size = 16 * 1024;
 
   tcp::socket& socket() noexcept { return tls ? tls->next_layer() : plain; }
   void close() noexcept {
@@ -120,12 +124,11 @@ struct connection {
   bool looks_alive() noexcept {
     auto& s = socket();
     if (!s.is_open()) return false;
-    std::error_code ec;
-    s.non_blocking(true, ec);
-    if (ec) return false;
     char probe;
-    s.receive(asio::buffer(&probe, 1), tcp::socket::message_peek, ec);
-    return ec == asio::error::would_block || ec == asio::error::try_again;
+    // One non-blocking peek (no mode switch on the socket): EAGAIN means nothing is
+    // waiting to be read, which is what an idle keep-alive connection looks like.
+    const ssize_t n = ::recv(s.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
   }
 };
 
@@ -377,14 +380,15 @@ class client {
     limits.max_body_bytes = options_.max_response_body;
     response_parser parser(limits);
     parser.reset(head);
-    std::string buffer(16 * 1024, '\0');
+    if (!conn.read_buffer) conn.read_buffer.reset(new char[detail_client::connection::read_buffer_size]);
+    const auto buffer = asio::buffer(conn.read_buffer.get(), detail_client::connection::read_buffer_size);
     bool leftover = false;
     while (!parser.complete()) {
       std::size_t n = 0;
       if (conn.tls)
-        n = co_await conn.tls->async_read_some(asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
+        n = co_await conn.tls->async_read_some(buffer, asio::redirect_error(asio::use_awaitable, ec));
       else
-        n = co_await conn.plain.async_read_some(asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
+        n = co_await conn.plain.async_read_some(buffer, asio::redirect_error(asio::use_awaitable, ec));
       if (dog.fired) co_return errc::timeout;
       if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
         if (!parser.received_any()) co_return make_error_code(asio::error::eof);
@@ -396,7 +400,7 @@ class client {
         received_any = parser.received_any();
         co_return ec;
       }
-      const std::size_t used = parser.feed(buffer.data(), n);
+      const std::size_t used = parser.feed(conn.read_buffer.get(), n);
       received_any = true;
       if (parser.failed()) co_return parser.error();
       if (parser.complete() && used < n) leftover = true;

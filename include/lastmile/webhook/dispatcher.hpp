@@ -64,6 +64,9 @@ struct dispatcher_options {
   std::size_t in_flight = 1;          // deliveries in flight per endpoint (1 = strictly one by one)
   double max_rate = 0;                // deliveries started per second per endpoint, 0 = no limit
   std::size_t max_response_body = 64 * 1024;
+  // Keep-alive connections kept per origin. Many endpoints often share one origin
+  // (a platform's hook URLs): below their concurrency, connections are re-opened.
+  std::size_t max_idle_per_origin = 256;
   address_policy policy;              // SSRF guard; allow() ranges to open private networks
   asio::ssl::context* tls = nullptr;  // default: the client's own, verifying peers
   // Wall clock for webhook-timestamp and attempt records (injectable for tests).
@@ -80,6 +83,7 @@ struct dispatcher_stats {
   std::atomic<std::uint64_t> disabled{0};    // endpoints disabled (410, failing too long)
   std::atomic<std::uint64_t> expired{0};     // cursor_expired records
   std::atomic<std::uint64_t> in_flight{0};
+  std::atomic<std::uint64_t> commits{0};     // store writes (each carries one or more outcomes)
 };
 
 namespace detail {
@@ -123,6 +127,7 @@ class dispatcher {
     co.connect_timeout = opts_.connect_timeout;
     co.total_timeout = opts_.attempt_timeout;
     co.max_response_body = opts_.max_response_body;
+    co.max_idle_per_origin = opts_.max_idle_per_origin;
     co.policy = &opts_.policy;
     co.user_agent = "lastmile-webhooks";
     client_.emplace(strand_, co, opts_.tls);
@@ -148,6 +153,7 @@ class dispatcher {
     if (!thread_.joinable()) return;
     asio::post(strand_, [this] {
       stopping_ = true;
+      flush();  // outcomes already known are kept
       for (auto& [id, w] : workers_) halt(*w);
       workers_.clear();
       client_->close_idle();
@@ -313,10 +319,42 @@ class dispatcher {
     return false;
   }
 
-  // Persists the endpoint's progress together with one attempt record.
+  // Queues the endpoint's progress together with one attempt record. Outcomes that
+  // complete in the same turn of the dispatcher's loop are written by one flush (one
+  // transaction where the store supports record_many), in the order they were queued.
   void record(worker& w, attempt_record rec) {
     rec.endpoint_id = w.ep.id;
-    (void)store_.record(w.ep, rec);  // a failing store is retried on the next outcome
+    pending_.push_back(progress_record{w.ep, std::move(rec)});
+    if (!flush_posted_) {
+      flush_posted_ = true;
+      asio::post(strand_, [this] { flush(); });
+    }
+  }
+
+  // record(), then waits until the flush that carries it has been written: the next
+  // delivery of the endpoint starts only once this outcome is durable, so a crash
+  // repeats at most the deliveries in flight.
+  asio::awaitable<void> record_durably(worker& w, attempt_record rec) {
+    record(w, std::move(rec));
+    const std::uint64_t mine = flushes_ + 1;  // the flush that takes the queue as it is now
+    while (flushes_ < mine && !w.stopped) {
+      co_await flushed_.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+    }
+  }
+
+  void flush() {
+    flush_posted_ = false;
+    if (pending_.empty()) return;
+    std::vector<progress_record> batch;
+    batch.swap(pending_);
+    if constexpr (batching_webhook_store<Store>) {
+      (void)store_.record_many(batch);  // a failing store is retried on the next outcome
+    } else {
+      for (const auto& r : batch) (void)store_.record(r.progress, r.attempt);
+    }
+    ++flushes_;
+    stats_.commits.fetch_add(1, std::memory_order_relaxed);
+    flushed_.cancel();  // wakes every record_durably waiting for this flush
   }
 
   asio::awaitable<void> run(std::shared_ptr<worker> w) {
@@ -381,8 +419,8 @@ class dispatcher {
         if (w->stopped || !final_rec) co_return;
         done[i] = true;
         advance();
-        record(*w, std::move(*final_rec));
-        if (w->ep.status != endpoint_status::active) co_return;
+        co_await record_durably(*w, std::move(*final_rec));
+        if (w->stopped || w->ep.status != endpoint_status::active) co_return;
       }
       advance();
       co_return;
@@ -399,7 +437,7 @@ class dispatcher {
                        if (!w->stopped && rec) {
                          done[i] = true;
                          advance();
-                         record(*w, std::move(*rec));
+                         co_await record_durably(*w, std::move(*rec));
                        }
                        --running;
                        signal.cancel();
@@ -538,6 +576,9 @@ class dispatcher {
   dispatcher_options opts_;
   dispatcher_stats stats_;
   std::map<std::string, std::shared_ptr<worker>, std::less<>> workers_;  // on the strand
+  std::vector<progress_record> pending_;  // outcomes waiting for the next flush (strand)
+  bool flush_posted_ = false;
+  std::uint64_t flushes_ = 0;
   bool stopping_ = false;
   std::thread thread_;
   // Declared last: destroyed first, so coroutine frames still queued in it go before
@@ -545,6 +586,7 @@ class dispatcher {
   asio::io_context io_{1};
   asio::strand<asio::io_context::executor_type> strand_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  asio::steady_timer flushed_{strand_, asio::steady_timer::time_point::max()};  // cancelled per flush
   std::mt19937_64 rng_;
   std::optional<http::client> client_;
 };

@@ -20,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -77,6 +78,20 @@ concept webhook_store = requires(S& s, const endpoint& ep, const attempt_record&
   { s.record(ep, a) } -> std::same_as<result<void>>;
   { s.attempts(id, limit) } -> std::same_as<std::vector<attempt_record>>;       // newest first
   { s.failed_events(id, limit) } -> std::same_as<std::vector<attempt_record>>;  // failed|cursor_expired, newest first
+};
+
+// One outcome to persist: the endpoint's progress and the attempt (see record()).
+struct progress_record {
+  endpoint progress;
+  attempt_record attempt;
+};
+
+// Optional: a store that can persist several outcomes in one transaction (group
+// commit) says so with record_many; the dispatcher then batches the outcomes that
+// complete together. Same effect as record() on each, in order; all or nothing.
+template <class S>
+concept batching_webhook_store = webhook_store<S> && requires(S& s, std::span<const progress_record> items) {
+  { s.record_many(items) } -> std::same_as<result<void>>;
 };
 
 struct memory_webhook_store_options {
@@ -179,6 +194,13 @@ struct sqlite_webhook_store_options {
   std::string path;               // the database file (created when missing)
   std::size_t max_attempts = 1000;  // per endpoint, and as many failed ones (see memory store)
   bool synchronous_full = false;  // fsync every commit (survives power loss, slower)
+  // Delivered attempts are the hot path: by default each one writes only the
+  // endpoint's cursor and its newest delivered attempt (one row each), and the
+  // history of delivered attempts is kept in memory (max_attempts per endpoint). Every
+  // other outcome (retry, failed, disabled, cursor_expired) is always written to the
+  // attempt log. true: delivered attempts go to the durable attempt log too (about
+  // twice the disk writes per delivery).
+  bool durable_delivered_attempts = false;
 };
 
 namespace detail {
@@ -267,64 +289,122 @@ class sqlite_webhook_store {
     if (auto ec = s_->remove.bind_text(1, id).run()) return fail(ec);
     if (sqlite3_changes(db) == 0) return fail(make_error_code(errc::not_found));
     if (auto ec = s_->remove_attempts.bind_text(1, id).run()) return fail(ec);
+    if (auto ec = s_->remove_last_delivered.bind_text(1, id).run()) return fail(ec);
     if (auto ec = s_->commit.run()) return fail(ec);
     s_->since_prune.erase(std::string(id));
+    s_->recent.erase(std::string(id));
     return {};
   }
 
   result<void> record(const endpoint& progress, const attempt_record& a) {
     std::lock_guard lock(s_->mutex);
-    sqlite3* db = s_->db.get();
+    const std::uint64_t seq_before = s_->next_seq;
+    s_->staged.clear();
     if (auto ec = s_->begin.run()) return ec;
-    auto fail = [&](std::error_code ec) {
+    if (auto ec = record_one(progress, a)) {
       s_->rollback.run();
+      s_->next_seq = seq_before;
       return ec;
-    };
-    std::string pos = to_string(progress.position);
-    auto& up = s_->progress;
-    up.bind_text(1, progress.id).bind_text(2, pos).bind_text(3, status_text(progress.status));
-    up.bind_text(4, progress.disabled_reason).bind(5, progress.consecutive_failures);
-    up.bind(6, progress.failing_since_ms);
-    if (auto ec = up.run()) return fail(ec);
-    if (sqlite3_changes(db) == 0) return fail(make_error_code(errc::not_found));
-    auto& ins = s_->add_attempt;
-    ins.bind_text(1, progress.id).bind_text(2, a.event_id).bind(3, a.attempt).bind(4, a.at_ms).bind(5, a.status);
-    ins.bind_text(6, a.error).bind(7, a.duration_ms).bind_text(8, a.outcome);
-    ins.bind(9, is_failed_outcome(a.outcome) ? 1 : 0);
-    if (auto ec = ins.run()) return fail(ec);
-    // Trim the history now and then; reads never return more than max_attempts.
-    auto& n = s_->since_prune[progress.id];
-    if (++n >= prune_every()) {
-      n = 0;
-      const auto keep = static_cast<std::int64_t>(s_->opts.max_attempts);
-      if (auto ec = s_->prune.bind_text(1, progress.id).bind(2, keep).run()) return fail(ec);
-      if (auto ec = s_->prune_failed.bind_text(1, progress.id).bind(2, keep).run()) return fail(ec);
     }
-    if (auto ec = s_->commit.run()) return fail(ec);
+    if (auto ec = s_->commit.run()) {
+      s_->rollback.run();
+      s_->next_seq = seq_before;
+      return ec;
+    }
+    keep_staged();
+    return {};
+  }
+
+  // Several outcomes in one transaction (group commit): one disk write for all.
+  result<void> record_many(std::span<const progress_record> items) {
+    if (items.empty()) return {};
+    std::lock_guard lock(s_->mutex);
+    const std::uint64_t seq_before = s_->next_seq;
+    s_->staged.clear();
+    if (auto ec = s_->begin.run()) return ec;
+    for (const auto& it : items) {
+      if (auto ec = record_one(it.progress, it.attempt)) {
+        s_->rollback.run();
+        s_->next_seq = seq_before;
+        return ec;
+      }
+    }
+    if (auto ec = s_->commit.run()) {
+      s_->rollback.run();
+      s_->next_seq = seq_before;
+      return ec;
+    }
+    keep_staged();
     return {};
   }
 
   std::vector<attempt_record> attempts(std::string_view id, std::size_t limit) {
     std::lock_guard lock(s_->mutex);
-    return read_attempts(s_->attempts, id, std::min(limit, s_->opts.max_attempts));
+    limit = std::min(limit, s_->opts.max_attempts);
+    std::vector<sequenced> logged = read_attempts(s_->attempts, id, limit);
+    if (s_->opts.durable_delivered_attempts) return strip(std::move(logged), limit);
+    // Merge the attempt log with the delivered attempts kept in memory (or, when
+    // there are none since the store was opened, the newest delivered one on disk).
+    std::vector<sequenced> delivered;
+    if (auto it = s_->recent.find(std::string(id)); it != s_->recent.end() && !it->second.empty()) {
+      delivered.assign(it->second.begin(),
+                       it->second.begin() + static_cast<std::ptrdiff_t>(std::min(limit, it->second.size())));
+    } else {
+      delivered = read_attempts(s_->last_delivered_get, id, 1);
+    }
+    std::vector<sequenced> merged;
+    merged.reserve(logged.size() + delivered.size());
+    std::merge(logged.begin(), logged.end(), delivered.begin(), delivered.end(), std::back_inserter(merged),
+               [](const sequenced& a, const sequenced& b) { return a.seq > b.seq; });
+    return strip(std::move(merged), limit);
   }
 
   std::vector<attempt_record> failed_events(std::string_view id, std::size_t limit) {
     std::lock_guard lock(s_->mutex);
-    return read_attempts(s_->failed, id, std::min(limit, s_->opts.max_attempts));
+    limit = std::min(limit, s_->opts.max_attempts);
+    return strip(read_attempts(s_->failed, id, limit), limit);
   }
 
  private:
   using statement = lastmile::detail::sqlite::statement;
+
+  // An attempt with its position in the store's one sequence (newest = highest).
+  struct sequenced : attempt_record {
+    std::uint64_t seq = 0;
+  };
 
   struct state {
     sqlite_webhook_store_options opts;
     std::mutex mutex;
     lastmile::detail::sqlite::db_ptr db;
     statement begin, commit, rollback, put, get, list, remove, remove_attempts, progress, add_attempt;
-    statement prune, prune_failed, attempts, failed;
+    statement prune, prune_failed, attempts, failed, last_delivered_put, last_delivered_get, remove_last_delivered;
     std::unordered_map<std::string, std::size_t> since_prune;
+    // Delivered attempts since the store was opened, newest first, per endpoint.
+    std::unordered_map<std::string, std::deque<sequenced>> recent;
+    std::vector<sequenced> staged;  // delivered attempts of the open transaction
+    std::uint64_t next_seq = 1;     // above every seq on disk
   };
+
+  static std::vector<attempt_record> strip(std::vector<sequenced> v, std::size_t limit) {
+    std::vector<attempt_record> out;
+    out.reserve(std::min(limit, v.size()));
+    for (auto& a : v) {
+      if (out.size() == limit) break;
+      out.push_back(std::move(static_cast<attempt_record&>(a)));
+    }
+    return out;
+  }
+
+  // After a commit: the transaction's delivered attempts join the in-memory history.
+  void keep_staged() {
+    for (auto& a : s_->staged) {
+      auto& list = s_->recent[a.endpoint_id];
+      list.push_front(std::move(a));
+      if (list.size() > s_->opts.max_attempts) list.pop_back();
+    }
+    s_->staged.clear();
+  }
 
   explicit sqlite_webhook_store(sqlite_webhook_store_options o) : s_(std::make_unique<state>()) {
     s_->opts = std::move(o);
@@ -333,12 +413,54 @@ class sqlite_webhook_store {
 
   std::size_t prune_every() const { return std::clamp<std::size_t>(s_->opts.max_attempts / 10, 1, 100); }
 
+  // The statements of record() inside an open transaction (the caller holds the lock).
+  std::error_code record_one(const endpoint& progress, const attempt_record& a) {
+    sqlite3* db = s_->db.get();
+    std::string pos = to_string(progress.position);
+    auto& up = s_->progress;
+    up.bind_text(1, progress.id).bind_text(2, pos).bind_text(3, status_text(progress.status));
+    up.bind_text(4, progress.disabled_reason).bind(5, progress.consecutive_failures);
+    up.bind(6, progress.failing_since_ms);
+    if (auto ec = up.run()) return ec;
+    if (sqlite3_changes(db) == 0) return make_error_code(errc::not_found);
+    const auto seq = static_cast<std::int64_t>(s_->next_seq++);
+    if (a.outcome == "delivered" && !s_->opts.durable_delivered_attempts) {
+      auto& put = s_->last_delivered_put;
+      put.bind_text(1, progress.id).bind_text(2, a.event_id).bind(3, a.attempt).bind(4, a.at_ms).bind(5, a.status);
+      put.bind_text(6, a.error).bind(7, a.duration_ms).bind_text(8, a.outcome).bind(9, seq);
+      if (auto ec = put.run()) return ec;
+      sequenced kept;
+      static_cast<attempt_record&>(kept) = a;
+      kept.endpoint_id = progress.id;
+      kept.seq = static_cast<std::uint64_t>(seq);
+      s_->staged.push_back(std::move(kept));
+      return {};
+    }
+    auto& ins = s_->add_attempt;
+    ins.bind_text(1, progress.id).bind_text(2, a.event_id).bind(3, a.attempt).bind(4, a.at_ms).bind(5, a.status);
+    ins.bind_text(6, a.error).bind(7, a.duration_ms).bind_text(8, a.outcome);
+    ins.bind(9, is_failed_outcome(a.outcome) ? 1 : 0).bind(10, seq);
+    if (auto ec = ins.run()) return ec;
+    // Trim the history now and then; reads never return more than max_attempts.
+    auto& n = s_->since_prune[progress.id];
+    if (++n >= prune_every()) {
+      n = 0;
+      const auto keep = static_cast<std::int64_t>(s_->opts.max_attempts);
+      if (auto ec = s_->prune.bind_text(1, progress.id).bind(2, keep).run()) return ec;
+      if (auto ec = s_->prune_failed.bind_text(1, progress.id).bind(2, keep).run()) return ec;
+    }
+    return {};
+  }
+
   static const char* status_text(endpoint_status s) { return s == endpoint_status::active ? "active" : "disabled"; }
 
   std::error_code init() {
     namespace sq = lastmile::detail::sqlite;
     if (auto ec = sq::open(s_->opts.path, s_->opts.synchronous_full, s_->db)) return ec;
     sqlite3* db = s_->db.get();
+    // One connection in one process owns the file: keep its lock instead of taking
+    // and dropping file locks around every transaction (and no shared-memory index).
+    if (auto ec = sq::exec(db, "PRAGMA locking_mode=EXCLUSIVE")) return ec;
     if (auto ec = sq::exec(db, "BEGIN IMMEDIATE")) return ec;
     auto fail = [&](std::error_code ec) {
       sq::exec(db, "ROLLBACK");
@@ -360,7 +482,14 @@ class sqlite_webhook_store {
                            "CREATE INDEX IF NOT EXISTS lastmile_webhook_attempts_by_endpoint"
                            "  ON lastmile_webhook_attempts(endpoint_id, failed, seq);"
                            "CREATE INDEX IF NOT EXISTS lastmile_webhook_attempts_newest"
-                           "  ON lastmile_webhook_attempts(endpoint_id, seq);"))
+                           "  ON lastmile_webhook_attempts(endpoint_id, seq);"
+                           // The newest delivered attempt per endpoint (see
+                           // durable_delivered_attempts); seq orders it among the log.
+                           "CREATE TABLE IF NOT EXISTS lastmile_webhook_last_delivered("
+                           "  endpoint_id TEXT PRIMARY KEY, event_id TEXT NOT NULL, attempt INTEGER NOT NULL,"
+                           "  at_ms INTEGER NOT NULL, status INTEGER NOT NULL, error TEXT NOT NULL,"
+                           "  duration_ms INTEGER NOT NULL, outcome TEXT NOT NULL, seq INTEGER NOT NULL)"
+                           "  WITHOUT ROWID;"))
       return fail(ec);
     std::int64_t version = 0;
     {
@@ -384,7 +513,7 @@ class sqlite_webhook_store {
         "SELECT id, url, topics, types, secrets, position, status, disabled_reason, consecutive_failures,"
         " failing_since_ms, created_ms FROM lastmile_webhook_endpoints ";
     const std::string attempt_cols =
-        "SELECT endpoint_id, event_id, attempt, at_ms, status, error, duration_ms, outcome "
+        "SELECT endpoint_id, event_id, attempt, at_ms, status, error, duration_ms, outcome, seq "
         "FROM lastmile_webhook_attempts ";
     struct {
       statement& st;
@@ -406,7 +535,14 @@ class sqlite_webhook_store {
          " consecutive_failures = ?5, failing_since_ms = ?6 WHERE id = ?1"},
         {s_->add_attempt,
          "INSERT INTO lastmile_webhook_attempts(endpoint_id, event_id, attempt, at_ms, status, error,"
-         " duration_ms, outcome, failed) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"},
+         " duration_ms, outcome, failed, seq) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"},
+        {s_->last_delivered_put,
+         "INSERT OR REPLACE INTO lastmile_webhook_last_delivered(endpoint_id, event_id, attempt, at_ms, status,"
+         " error, duration_ms, outcome, seq) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"},
+        {s_->last_delivered_get,
+         "SELECT endpoint_id, event_id, attempt, at_ms, status, error, duration_ms, outcome, seq"
+         " FROM lastmile_webhook_last_delivered WHERE endpoint_id = ?1 LIMIT ?2"},
+        {s_->remove_last_delivered, "DELETE FROM lastmile_webhook_last_delivered WHERE endpoint_id = ?1"},
         // Deletes attempts of endpoint ?1 older than its newest ?2 (failed ones are
         // kept while they are among the newest ?2 failures).
         {s_->prune,
@@ -422,6 +558,13 @@ class sqlite_webhook_store {
     };
     for (auto& [st, sql] : statements)
       if (auto ec = st.prepare(db, sql)) return ec;
+    // One sequence orders the attempt log and the delivered attempts.
+    statement top;
+    if (auto ec = top.prepare(db,
+                              "SELECT max(COALESCE((SELECT max(seq) FROM lastmile_webhook_attempts), 0),"
+                              " COALESCE((SELECT max(seq) FROM lastmile_webhook_last_delivered), 0))"))
+      return ec;
+    if (top.step() == SQLITE_ROW) s_->next_seq = static_cast<std::uint64_t>(top.int64(0)) + 1;
     return {};
   }
 
@@ -441,12 +584,13 @@ class sqlite_webhook_store {
     return ep;
   }
 
-  static std::vector<attempt_record> read_attempts(statement& st, std::string_view id, std::size_t limit) {
+  static std::vector<sequenced> read_attempts(statement& st, std::string_view id, std::size_t limit) {
     lastmile::detail::sqlite::reset_guard g{st};
     st.bind_text(1, id).bind(2, static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX)));
-    std::vector<attempt_record> out;
+    std::vector<sequenced> out;
     while (st.step() == SQLITE_ROW) {
-      attempt_record a;
+      sequenced a;
+      a.seq = static_cast<std::uint64_t>(st.int64(8));
       a.endpoint_id = st.text(0);
       a.event_id = st.text(1);
       a.attempt = static_cast<std::uint32_t>(st.int64(2));
@@ -464,5 +608,6 @@ class sqlite_webhook_store {
 };
 
 static_assert(webhook_store<sqlite_webhook_store>);
+static_assert(batching_webhook_store<sqlite_webhook_store>);
 
 }  // namespace lastmile::webhook
