@@ -15,6 +15,7 @@
 #include <system_error>
 #include <utility>
 #include <variant>
+#include <vector>
 
 namespace lastmile::http {
 
@@ -112,12 +113,44 @@ class stream {
   }
 
   // Writes all of `buffers` (a gather write: one syscall when the socket takes it).
+  // Plain TCP writes at once (the socket is non-blocking): when the socket takes
+  // everything, as it usually does, the caller goes on without a trip through the
+  // event loop; what it does not take is written asynchronously.
   template <class ConstBuffers>
   asio::awaitable<std::size_t> write(ConstBuffers buffers, std::error_code& ec) {
     ec = {};
     if (is_tls())
       co_return co_await asio::async_write(*std::get<1>(s_), buffers, asio::redirect_error(asio::use_awaitable, ec));
-    co_return co_await asio::async_write(std::get<0>(s_), buffers, asio::redirect_error(asio::use_awaitable, ec));
+    auto& sock = std::get<0>(s_);
+    const std::size_t total = asio::buffer_size(buffers);
+    std::size_t done = try_write(sock, buffers, ec);
+    if (ec) co_return 0;
+    if (done == total) co_return total;
+    // The rest: more than one syscall's buffers, or the socket was full.
+    std::vector<asio::const_buffer> rest;
+    std::size_t skip = done;
+    for (auto it = asio::buffer_sequence_begin(buffers); it != asio::buffer_sequence_end(buffers); ++it) {
+      asio::const_buffer b(*it);
+      if (skip >= b.size()) {
+        skip -= b.size();
+        continue;
+      }
+      rest.push_back(b + skip);
+      skip = 0;
+    }
+    std::size_t first = 0;  // rest[first..] is still to be written
+    for (;;) {
+      std::size_t n = try_write(sock, std::span<const asio::const_buffer>(rest).subspan(first), ec);
+      if (ec) co_return 0;
+      if (n == 0) break;  // full: wait for room
+      done += n;
+      if (done == total) co_return total;
+      while (n > 0 && n >= rest[first].size()) n -= rest[first++].size();
+      rest[first] += n;
+    }
+    rest.erase(rest.begin(), rest.begin() + static_cast<std::ptrdiff_t>(first));
+    done += co_await asio::async_write(sock, rest, asio::redirect_error(asio::use_awaitable, ec));
+    co_return ec ? 0 : done;
   }
 
   // Cancels pending reads and writes (timeouts, shutdown).
@@ -137,6 +170,17 @@ class stream {
   bool is_open() noexcept { return socket().is_open(); }
 
  private:
+  // One non-blocking gather write; 0 (and no error) when the socket is full.
+  template <class ConstBuffers>
+  static std::size_t try_write(tcp::socket& sock, const ConstBuffers& buffers, std::error_code& ec) {
+    std::size_t n = sock.write_some(buffers, ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      ec = {};
+      return 0;
+    }
+    return ec ? 0 : n;
+  }
+
   std::variant<tcp::socket, std::unique_ptr<tls_stream>> s_;
 };
 
