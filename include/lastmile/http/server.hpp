@@ -802,8 +802,16 @@ class server {
   std::size_t loop_count() const noexcept { return loops_.size(); }
 
  private:
+  // Accepts what is pending, up to accept_batch connections per turn of the loop (a
+  // reconnect storm is not served one connection per turn), then waits for more.
+  static constexpr int accept_batch = 256;
+
   asio::awaitable<void> accept_loop() {
     std::size_t next = 0;
+    {
+      std::error_code ignored;
+      acceptor_->non_blocking(true, ignored);  // the accepts after the first do not block
+    }
     while (acceptor_ && acceptor_->is_open()) {
       auto& lp = *loops_[next++ % loops_.size()];
       asio::ip::tcp::socket sock(lp.ctx);
@@ -816,25 +824,38 @@ class server {
         co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
         continue;
       }
-      sock.set_option(asio::ip::tcp::no_delay(true), ec);
-      auto remote = sock.remote_endpoint(ec).address();
-      int reject = admit(remote);
-      if (reject) {
-        core_->stats.connections_rejected.fetch_add(1, std::memory_order_relaxed);
-        asio::co_spawn(lp.ctx, refuse(std::move(sock), reject, core_->tls.has_value()), asio::detached);
-        continue;
+      start_connection(std::move(sock), lp);
+      for (int i = 1; i < accept_batch && acceptor_->is_open(); ++i) {
+        auto& more_lp = *loops_[next % loops_.size()];
+        asio::ip::tcp::socket more(more_lp.ctx);
+        acceptor_->accept(more, ec);
+        if (ec) break;  // nothing pending (would_block), or an error the next wait reports
+        ++next;
+        start_connection(std::move(more), more_lp);
       }
-      core_->stats.connections_total.fetch_add(1, std::memory_order_relaxed);
-      core_->stats.connections_current.fetch_add(1, std::memory_order_relaxed);
-      http::stream s = core_->tls ? http::stream(std::move(sock), *core_->tls) : http::stream(std::move(sock));
-      auto conn = std::make_shared<detail::connection>(*core_, lp, std::move(s), remote);
-      asio::co_spawn(lp.ctx, [this, conn, remote]() -> asio::awaitable<void> {
-        co_await conn->run();
-        release(*core_, remote);
-        if (core_->stats.connections_current.fetch_sub(1) == 1 && core_->draining)
-          asio::post(loops_[0]->ctx, [this] { grace_timer_->cancel(); });  // the last one: done early
-      }, asio::detached);
     }
+  }
+
+  void start_connection(asio::ip::tcp::socket sock, detail::loop& lp) {
+    std::error_code ec;
+    sock.set_option(asio::ip::tcp::no_delay(true), ec);
+    auto remote = sock.remote_endpoint(ec).address();
+    int reject = admit(remote);
+    if (reject) {
+      core_->stats.connections_rejected.fetch_add(1, std::memory_order_relaxed);
+      asio::co_spawn(lp.ctx, refuse(std::move(sock), reject, core_->tls.has_value()), asio::detached);
+      return;
+    }
+    core_->stats.connections_total.fetch_add(1, std::memory_order_relaxed);
+    core_->stats.connections_current.fetch_add(1, std::memory_order_relaxed);
+    http::stream s = core_->tls ? http::stream(std::move(sock), *core_->tls) : http::stream(std::move(sock));
+    auto conn = std::make_shared<detail::connection>(*core_, lp, std::move(s), remote);
+    asio::co_spawn(lp.ctx, [this, conn, remote]() -> asio::awaitable<void> {
+      co_await conn->run();
+      release(*core_, remote);
+      if (core_->stats.connections_current.fetch_sub(1) == 1 && core_->draining)
+        asio::post(loops_[0]->ctx, [this] { grace_timer_->cancel(); });  // the last one: done early
+    }, asio::detached);
   }
 
   // 0: admitted (and counted); else the status to refuse with.
