@@ -330,6 +330,7 @@ class session : public std::enable_shared_from_this<session<Source>> {
       subs_.push_back({m.topic, std::move(*filter), start});
     }
     filter_dirty_ = true;
+    wait_filter_.reset();
     // Queued now, so it leaves before any event of this subscription (the writer
     // sends queued replies first and reads the subscription only after this).
     reply(subscribed_message(m.topic));
@@ -340,6 +341,7 @@ class session : public std::enable_shared_from_this<session<Source>> {
     if (it != subs_.end()) {
       subs_.erase(it);
       filter_dirty_ = true;
+      wait_filter_.reset();
     }
     reply(unsubscribed_message(m.topic));  // idempotent
   }
@@ -499,6 +501,7 @@ class session : public std::enable_shared_from_this<session<Source>> {
       // else: this subscription is already past the horizon; it stays where it is
     }
     out.resize(keep);
+    if (subs_.size() == 1) return;  // one read: in log order, each event once
     std::sort(out.begin(), out.end(), [](const event_ptr& a, const event_ptr& b) {
       return session_detail::less(a->id(), b->id());
     });
@@ -518,14 +521,16 @@ class session : public std::enable_shared_from_this<session<Source>> {
     }
     if (subs_.empty()) return;
     filter_dirty_ = false;
-    std::vector<std::string_view> patterns;
-    patterns.reserve(subs_.size());
     cursor lowest = subs_.front().at;
-    for (const auto& s : subs_) {
-      patterns.push_back(s.topic);
+    for (const auto& s : subs_)
       if (session_detail::less(s.at, lowest)) lowest = s.at;
+    if (!wait_filter_) {  // kept until the subscriptions change
+      std::vector<std::string_view> patterns;
+      patterns.reserve(subs_.size());
+      for (const auto& s : subs_) patterns.push_back(s.topic);
+      wait_filter_ = std::make_shared<const topic_filter>(std::move(*topic_filter::parse(patterns)));
     }
-    auto filter = std::make_shared<topic_filter>(std::move(*topic_filter::parse(patterns)));
+    auto filter = wait_filter_;
     source_wait_pending_ = true;
     auto self = this->shared_from_this();
     // The handler holds the session (and the filter) until it runs, however the
@@ -593,6 +598,7 @@ class session : public std::enable_shared_from_this<session<Source>> {
   std::string close_frame_;
   std::vector<subscription> subs_;
   std::vector<read_range> reads_; // scratch of collect_events
+  std::shared_ptr<const topic_filter> wait_filter_;  // all subscriptions' patterns (arm_source_wait)
   asio::steady_timer writer_signal_;
   asio::steady_timer tick_timer_;
   asio::cancellation_signal source_cancel_;
