@@ -297,45 +297,17 @@ class sqlite_webhook_store {
   }
 
   result<void> record(const endpoint& progress, const attempt_record& a) {
-    std::lock_guard lock(s_->mutex);
-    const std::uint64_t seq_before = s_->next_seq;
-    s_->staged.clear();
-    if (auto ec = s_->begin.run()) return ec;
-    if (auto ec = record_one(progress, a)) {
-      s_->rollback.run();
-      s_->next_seq = seq_before;
-      return ec;
-    }
-    if (auto ec = s_->commit.run()) {
-      s_->rollback.run();
-      s_->next_seq = seq_before;
-      return ec;
-    }
-    keep_staged();
-    return {};
+    return in_transaction([&] { return record_one(progress, a); });
   }
 
   // Several outcomes in one transaction (group commit): one disk write for all.
   result<void> record_many(std::span<const progress_record> items) {
     if (items.empty()) return {};
-    std::lock_guard lock(s_->mutex);
-    const std::uint64_t seq_before = s_->next_seq;
-    s_->staged.clear();
-    if (auto ec = s_->begin.run()) return ec;
-    for (const auto& it : items) {
-      if (auto ec = record_one(it.progress, it.attempt)) {
-        s_->rollback.run();
-        s_->next_seq = seq_before;
-        return ec;
-      }
-    }
-    if (auto ec = s_->commit.run()) {
-      s_->rollback.run();
-      s_->next_seq = seq_before;
-      return ec;
-    }
-    keep_staged();
-    return {};
+    return in_transaction([&]() -> std::error_code {
+      for (const auto& it : items)
+        if (auto ec = record_one(it.progress, it.attempt)) return ec;
+      return {};
+    });
   }
 
   std::vector<attempt_record> attempts(std::string_view id, std::size_t limit) {
@@ -394,6 +366,26 @@ class sqlite_webhook_store {
       out.push_back(std::move(static_cast<attempt_record&>(a)));
     }
     return out;
+  }
+
+  // Runs `body` (statements of record_one) in one transaction; on success the staged
+  // delivered attempts join the in-memory history, on failure nothing changes.
+  template <class Body>
+  result<void> in_transaction(Body&& body) {
+    std::lock_guard lock(s_->mutex);
+    const std::uint64_t seq_before = s_->next_seq;
+    s_->staged.clear();
+    if (auto ec = s_->begin.run()) return ec;
+    std::error_code ec = body();
+    if (!ec) ec = s_->commit.run();
+    if (ec) {
+      s_->rollback.run();
+      s_->next_seq = seq_before;
+      s_->staged.clear();
+      return ec;
+    }
+    keep_staged();
+    return {};
   }
 
   // After a commit: the transaction's delivered attempts join the in-memory history.
