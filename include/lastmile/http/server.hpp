@@ -17,6 +17,7 @@
 //    flight finish, signal streaming handlers (exchange::wait_shutdown), and force
 //    everything closed after a grace period.
 #include <lastmile/auth/claims.hpp>
+#include <lastmile/detail/timer_wheel.hpp>
 #include <lastmile/http/request.hpp>
 #include <lastmile/http/request_parser.hpp>
 #include <lastmile/http/response.hpp>
@@ -113,13 +114,45 @@ class server;
 class exchange;
 using handler = std::function<asio::awaitable<void>(exchange&)>;
 
+// What ended a wait (exchange::wait_any, or a parked exchange).
+enum class wake : std::uint8_t { none, event, timeout, peer_closed, shutdown, source_error };
+
 namespace detail {
 class connection;
 struct route_entry {
   handler fn;
   route_options options;
 };
+// The completion handler a parked exchange's source wait gets (see parked).
+struct park_wake {
+  std::shared_ptr<connection> conn;
+  std::uint32_t generation = 0;
+  void operator()(std::error_code ec) const;
+};
 }  // namespace detail
+
+// The handler of a parked exchange's source wait: call it once with void(std::error_code);
+// it carries a cancellation slot that the source must honour (hub::async_wait does).
+using park_handler = asio::cancellation_slot_binder<detail::park_wake, asio::cancellation_slot>;
+
+// A long wait handed to the connection (exchange::park) instead of awaited by the
+// handler: a held long poll, an SSE stream with nothing to send. The handler's
+// coroutines return; while parked, the exchange costs this object, one wait on the
+// event source, one entry in the loop's timer wheel and one readiness wait on the
+// socket (to see the peer close) -- no coroutine frame of its own and no timer.
+// The connection then waits for the first of: the source's completion, the
+// deadline, the peer closing, a graceful shutdown, and calls resume(), a coroutine
+// that answers (the exchange ends) or calls ex.park(deadline) again.
+class parked {
+ public:
+  virtual ~parked() = default;
+  // Starts the source wait (e.g. hub.async_wait(ex.get_executor(), cursor, filter,
+  // std::move(h))). Called each time the exchange parks.
+  virtual void start_wait(exchange& ex, park_handler h) = 0;
+  // The wait ended for `why` (wake::event, timeout, peer_closed, shutdown or
+  // source_error). Runs as a coroutine of the connection.
+  virtual asio::awaitable<void> resume(exchange& ex, wake why) = 0;
+};
 
 // One request and its response, handed to a route's handler.
 class exchange {
@@ -198,7 +231,20 @@ class exchange {
   }
 
   // What ended a wait_any.
-  enum class wake : std::uint8_t { none, event, timeout, peer_closed, shutdown, source_error };
+  using wake = http::wake;
+
+  // Parks the exchange (see http::parked): the handler returns after this call and
+  // the connection owns `p` until the exchange ends. `deadline`: when to resume with
+  // wake::timeout (none: no deadline). From parked::resume, park(deadline) parks again.
+  void park(std::unique_ptr<parked> p, std::optional<asio::steady_timer::time_point> deadline = std::nullopt) {
+    parked_ = std::move(p);
+    park(deadline);
+  }
+  void park(std::optional<asio::steady_timer::time_point> deadline) noexcept {
+    park_pending_ = true;
+    park_deadline_ = deadline;
+  }
+  bool parking() const noexcept { return park_pending_; }
 
   // Waits, without spawning anything, for the first of: the completion of
   // `start_wait(handler)` (an operation with signature void(std::error_code), e.g. a
@@ -224,9 +270,12 @@ class exchange {
   bool chunked_ = false;
   bool upgraded_ = false;
   bool close_ = false;
+  bool park_pending_ = false;
   int status_ = 0;
   std::string scratch_;
   std::vector<asio::const_buffer> gather_;  // reused by write_body
+  std::unique_ptr<parked> parked_;
+  std::optional<asio::steady_timer::time_point> park_deadline_;
 };
 
 namespace detail {
@@ -245,29 +294,55 @@ struct server_core {
 
 // Per event loop: the loop and the connections it runs (touched only on its thread).
 struct loop {
+  using time_point = asio::steady_timer::time_point;
+  lastmile::detail::timer_wheel wheel;  // every connection deadline of this loop (declared before ctx:
+                      // connections destroyed with ctx's handlers unlink themselves)
   asio::io_context ctx{1};
   std::unordered_set<connection*> connections;
   std::vector<char> receive_buffer = std::vector<char>(64 * 1024);  // shared by the loop's reads
+  asio::steady_timer wheel_timer{ctx};  // the wheel's one timer
+  time_point wheel_armed_at = time_point::max();
   std::span<char> scratch() noexcept { return receive_buffer; }
+
+  void schedule(lastmile::detail::wheel_entry& e, time_point due) {
+    wheel.schedule(e, due);
+    if (due < wheel_armed_at) arm_wheel(due);
+  }
+  void unschedule(lastmile::detail::wheel_entry& e) {
+    wheel.cancel(e);
+    if (wheel.size() == 0 && wheel_armed_at != time_point::max()) {
+      wheel_armed_at = time_point::max();  // nothing left: let the loop end when its work does
+      wheel_timer.cancel();
+    }
+  }
+  void arm_wheel(time_point at) {
+    wheel_armed_at = at;
+    wheel_timer.expires_at(at);
+    wheel_timer.async_wait([this](std::error_code ec) {
+      if (ec) return;  // re-armed earlier, or nothing left
+      wheel_armed_at = time_point::max();
+      wheel.expire(asio::steady_timer::clock_type::now());
+      if (auto next = wheel.next_wake(); next && *next < wheel_armed_at) arm_wheel(*next);
+    });
+  }
 };
 
-class connection : public std::enable_shared_from_this<connection> {
+class connection : public std::enable_shared_from_this<connection>, private lastmile::detail::wheel_entry {
  public:
   connection(server_core& core, loop& lp, stream s, asio::ip::address remote)
       : core_(core), loop_(lp), stream_(std::move(s)), remote_(std::move(remote)),
-        parser_(core.options.limits), deadline_(stream_.get_executor()),
-        shutdown_signal_(stream_.get_executor()) {
+        parser_(core.options.limits), shutdown_signal_(stream_.get_executor()) {
     shutdown_signal_.expires_at(asio::steady_timer::time_point::max());
-    deadline_.expires_at(asio::steady_timer::time_point::max());
+    on_expire = [](lastmile::detail::wheel_entry& e) { static_cast<connection&>(e).on_deadline(); };
   }
+  ~connection() { loop_.wheel.cancel(*this); }  // (the loop may be tearing down: no timer work)
 
   asio::awaitable<void> run() {
     loop_.connections.insert(this);
-    watch_deadline();
     co_await serve();
     stream_.close();
     alive_ = false;
-    deadline_.expires_at(asio::steady_timer::time_point::min());  // wakes the watchdog to end
+    loop_.unschedule(*this);
     loop_.connections.erase(this);
   }
 
@@ -278,35 +353,73 @@ class connection : public std::enable_shared_from_this<connection> {
   }
   void force_close() { stream_.close(); shutdown_signal_.cancel(); }
 
+  // A parked exchange's source wait completed.
+  void on_source(std::uint32_t generation, std::error_code ec) {
+    if (generation != park_generation_) return;
+    source_pending_ = false;
+    if (parked_now_) unpark(ec ? wake::source_error : wake::event);
+    else shutdown_signal_.cancel();  // the parking is over and waits for this completion
+  }
+
  private:
   friend class lastmile::http::exchange;
   enum class phase : std::uint8_t { idle, head, body, handling };
 
-  // The deadline is a plain member; the timer only moves when the new deadline is
-  // earlier than its expiry (rare), so a busy keep-alive connection does no timer
-  // work per request: the watchdog wakes at the old expiry and sleeps again.
-  void arm(std::chrono::milliseconds d) {
-    due_ = asio::steady_timer::clock_type::now() + d;
-    if (due_ < deadline_.expiry()) deadline_.expires_at(due_);
-  }
-  void disarm() { due_ = asio::steady_timer::time_point::max(); }
+  // The connection's one deadline is an entry in its loop's timer wheel: arming,
+  // moving or clearing it is an unlink and a link, no timer operation.
+  void arm(std::chrono::milliseconds d) { arm_at(asio::steady_timer::clock_type::now() + d); }
+  void arm_at(asio::steady_timer::time_point t) { loop_.schedule(*this, t); }
+  void disarm() { loop_.unschedule(*this); }
 
-  // The watchdog: a plain timer wait (no coroutine), re-armed after every expiry or
-  // cancellation. When the current deadline has passed it cancels the pending read;
-  // serve() sees timed_out_ and answers 408 if a request had started. The handler
-  // holds the connection alive until it has run.
-  void watch_deadline() {
-    deadline_.async_wait([self = shared_from_this()](std::error_code) { self->on_deadline(); });
-  }
+  // The deadline passed: a parked exchange resumes with wake::timeout; otherwise the
+  // pending read is cancelled and serve() sees timed_out_ (408 if a request had
+  // started).
   void on_deadline() {
     if (!alive_) return;
-    if (due_ <= asio::steady_timer::clock_type::now()) {
-      timed_out_ = true;
-      disarm();
-      stream_.cancel();
+    if (parked_now_) return unpark(wake::timeout);
+    timed_out_ = true;
+    stream_.cancel();
+  }
+
+  // --- parking (see http::parked) ---
+  void unpark(wake w) {
+    if (!parked_now_ || park_result_ != wake::none) return;
+    park_result_ = w;
+    shutdown_signal_.cancel();
+  }
+  // Watches the socket for the peer closing: readable with nothing to read (peeked,
+  // not consumed) is EOF. Bytes that did arrive (a pipelined request) stay in the
+  // socket for later; watching stops then, since readability cannot tell us more.
+  // The watch outlives one park: a stream that wakes, writes and parks again keeps it.
+  void watch_peer() {
+    peer_watch_ = true;
+    auto id = ++peer_watch_id_;
+    stream_.socket().async_wait(asio::ip::tcp::socket::wait_read,
+                                [self = shared_from_this(), id](std::error_code ec) { self->on_peer(id, ec); });
+  }
+  void on_peer(std::uint32_t id, std::error_code ec) {
+    if (id != peer_watch_id_) return;  // cancelled by stop_peer_watch
+    peer_watch_ = false;
+    if (ec) return;
+    char probe;
+    ssize_t n = ::recv(stream_.socket().native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+      peer_closed_ = true;
+      unpark(wake::peer_closed);
+    } else if (n > 0) {
+      peer_sent_ = true;
+    } else {
+      watch_peer();  // spurious readiness
     }
-    deadline_.expires_at(due_);  // re-arm at the current deadline (max: idle wait)
-    watch_deadline();
+  }
+  void stop_peer_watch() {
+    if (peer_watch_) {
+      ++peer_watch_id_;
+      peer_watch_ = false;
+      std::error_code ignored;
+      stream_.socket().cancel(ignored);
+    }
+    peer_sent_ = false;
   }
 
   asio::awaitable<void> serve() {
@@ -333,6 +446,63 @@ class connection : public std::enable_shared_from_this<connection> {
       exchange ex(*this);
       std::swap(ex.req_, parser_.get());  // the parser's request keeps its capacity for the next one
       co_await dispatch(ex);
+      // A parked exchange: wait here, in this frame, and resume it until it ends.
+      while (ex.park_pending_) {
+        ex.park_pending_ = false;
+        wake why = wake::none;
+        if (core_.draining) {
+          why = wake::shutdown;
+        } else if (peer_closed_) {
+          why = wake::peer_closed;
+        } else {
+          const auto generation = ++park_generation_;
+          park_result_ = wake::none;
+          parked_now_ = true;
+          source_pending_ = true;
+          ex.parked_->start_wait(ex, asio::bind_cancellation_slot(source_cancel_.slot(),
+                                                                  park_wake{shared_from_this(), generation}));
+          if (ex.park_deadline_) arm_at(*ex.park_deadline_);
+          if (!peer_watch_ && !peer_sent_) watch_peer();
+          std::error_code ec;
+          while (park_result_ == wake::none) {
+            if (core_.draining) {
+              park_result_ = wake::shutdown;
+              break;
+            }
+            shutdown_signal_.expires_at(asio::steady_timer::time_point::max());
+            co_await shutdown_signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+          }
+          why = park_result_;
+          parked_now_ = false;
+          disarm();
+          if (source_pending_) {  // stop the source wait and let its handler run first
+            source_cancel_.emit(asio::cancellation_type::all);
+            while (source_pending_) {
+              shutdown_signal_.expires_at(asio::steady_timer::time_point::max());
+              co_await shutdown_signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+            }
+          }
+        }
+        bool failed = false;
+        try {
+          co_await ex.parked_->resume(ex, why);
+        } catch (const std::exception&) {
+          failed = true;
+        }
+        if (failed) {
+          ex.park_pending_ = false;
+          ex.close_ = true;
+        }
+      }
+      if (ex.parked_) {
+        ex.parked_.reset();
+        stop_peer_watch();
+        if (!ex.responded_) {
+          if (!peer_closed_ && stream_.is_open())
+            co_await ex.respond_error(500, "internal", "the handler produced no response");
+          ex.close_ = true;
+        }
+      }
       const bool done = ex.upgraded_ || ex.streaming_ || !ex.keep_alive() || !stream_.is_open();
       std::swap(ex.req_, parser_.get());
       if (done) {
@@ -443,6 +613,8 @@ class connection : public std::enable_shared_from_this<connection> {
     } catch (const std::exception&) {
       failed = true;  // handlers should not throw; never take the server down for it
     }
+    if (ex.park_pending_ && !failed) co_return;  // the connection waits and resumes it
+    ex.park_pending_ = false;
     if (!ex.responded_) {
       if (failed || !ex.streaming_) co_await ex.respond_error(500, "internal", "the handler produced no response");
       ex.close_ = true;
@@ -482,14 +654,24 @@ class connection : public std::enable_shared_from_this<connection> {
   asio::ip::address remote_;
   request_parser parser_;
   std::string buffer_;  // received, not yet parsed
-  asio::steady_timer deadline_;  // the watchdog's timer
-  asio::steady_timer::time_point due_ = asio::steady_timer::time_point::max();  // current deadline
+  // Graceful shutdown's signal; also what a parked exchange's wait sleeps on.
   asio::steady_timer shutdown_signal_;
+  asio::cancellation_signal source_cancel_;  // a parked exchange's source wait
+  std::uint32_t park_generation_ = 0;
+  std::uint32_t peer_watch_id_ = 0;
   phase phase_ = phase::idle;
+  wake park_result_ = wake::none;
   bool timed_out_ = false;
   bool alive_ = true;
   bool continue_sent_ = false;
+  bool parked_now_ = false;
+  bool source_pending_ = false;
+  bool peer_watch_ = false;   // a readiness wait is on the socket
+  bool peer_closed_ = false;  // the peer closed while watched
+  bool peer_sent_ = false;    // the peer sent bytes while watched (watching stopped)
 };
+
+inline void park_wake::operator()(std::error_code ec) const { conn->on_source(generation, ec); }
 
 }  // namespace detail
 

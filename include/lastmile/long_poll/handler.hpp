@@ -19,6 +19,7 @@
 #include <atomic>
 #include <charconv>
 #include <chrono>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -141,39 +142,70 @@ inline asio::awaitable<void> answer(http::exchange& ex, const event_batch& batch
 }
 }  // namespace detail
 
-// Serves one poll. Validate authorization for params.filter before calling.
+namespace detail {
+
+// A held poll, parked on its connection (http::parked): this object (the filter,
+// the cursor, the limit), one source wait, one timer-wheel entry and one readiness
+// wait on the socket. No coroutine frame and no timer of its own.
 template <event_source Source>
-asio::awaitable<void> serve(http::exchange& ex, Source& source, const request_params& p, const options& o) {
-  cursor c = lastmile::resolve(source, p.from);
-  event_batch batch;
-  read_status st = source.read_after(c, p.filter, p.limit, batch);
-  if (!batch.empty() || st.reset || p.timeout.count() == 0) {
-    co_await detail::answer(ex, batch, st, o);
-    co_return;
+class held_poll final : public http::parked {
+ public:
+  held_poll(Source& source, topic_filter filter, cursor c, std::size_t limit, const options& o)
+      : source_(source), filter_(std::move(filter)), c_(c), limit_(limit), o_(o) {}
+
+  void start_wait(http::exchange& ex, http::park_handler h) override {
+    source_.async_wait(ex.get_executor(), c_, filter_, std::move(h));
   }
-  const std::string ip = ex.remote_address().to_string();
-  if (o.limiter && !o.limiter->acquire(ip)) {
+
+  asio::awaitable<void> resume(http::exchange& ex, http::wake why) override {
+    if (why == http::wake::timeout && o_.counters) o_.counters->timeouts.fetch_add(1, std::memory_order_relaxed);
+    if (o_.counters) o_.counters->held.fetch_sub(1, std::memory_order_relaxed);
+    if (o_.limiter) o_.limiter->release(ex.remote_address().to_string());
+    if (why == http::wake::peer_closed) {
+      ex.close_after_response();
+      co_return;  // nobody to answer; the connection closes
+    }
+    event_batch batch;
+    read_status st = source_.read_after(c_, filter_, limit_, batch);
+    co_await answer(ex, batch, st, o_);
+  }
+
+ private:
+  Source& source_;
+  topic_filter filter_;
+  cursor c_;
+  std::size_t limit_;
+  const options& o_;
+};
+
+}  // namespace detail
+
+// Serves one poll. Validate authorization for p.filter before calling.
+// With nothing to answer yet, the request is held: parked on its connection
+// (http::exchange::park), which answers it on a matching publish, at the timeout,
+// or on shutdown. This returns then, before the answer: `source` and `o` must
+// outlive the poll (a hub and options owned by the application do), and the handler
+// must not touch `ex` after this returns.
+template <event_source Source>
+asio::awaitable<void> serve(http::exchange& ex, Source& source, request_params p, const options& o) {
+  cursor c = lastmile::resolve(source, p.from);
+  {
+    event_batch batch;
+    read_status st = source.read_after(c, p.filter, p.limit, batch);
+    if (!batch.empty() || st.reset || p.timeout.count() == 0) {
+      co_await detail::answer(ex, batch, st, o);
+      co_return;
+    }
+    c = st.next;
+  }
+  if (o.limiter && !o.limiter->acquire(ex.remote_address().to_string())) {
     co_await ex.respond_error(429, "rate_limited", "too many held polls from this address");
     co_return;
   }
   if (o.counters) o.counters->held.fetch_add(1, std::memory_order_relaxed);
   ex.release_request_headers();  // a held poll keeps only what it needs to answer
-  c = st.next;
-  auto executor = ex.get_executor();
-  auto woke = co_await ex.wait_any(
-      [&](auto handler) { source.async_wait(executor, c, p.filter, std::move(handler)); },
-      asio::steady_timer::clock_type::now() + p.timeout);
-  const bool client_gone = woke == http::exchange::wake::peer_closed;
-  if (woke == http::exchange::wake::timeout && o.counters) o.counters->timeouts.fetch_add(1, std::memory_order_relaxed);
-  if (o.counters) o.counters->held.fetch_sub(1, std::memory_order_relaxed);
-  if (o.limiter) o.limiter->release(ip);
-  if (client_gone) {
-    ex.close_after_response();
-    co_return;  // nobody to answer; the connection closes
-  }
-  batch.clear();
-  st = source.read_after(c, p.filter, p.limit, batch);
-  co_await detail::answer(ex, batch, st, o);
+  ex.park(std::make_unique<detail::held_poll<Source>>(source, std::move(p.filter), c, p.limit, o),
+          asio::steady_timer::clock_type::now() + p.timeout);
 }
 
 }  // namespace lastmile::long_poll

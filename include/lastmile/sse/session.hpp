@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -83,8 +84,96 @@ inline asio::awaitable<void> preflight(http::exchange& ex, const options& o) {
   co_await ex.respond(204, std::string_view{}, std::string_view{}, std::move(h));
 }
 
+namespace detail {
+
+// A stream between writes: parked on its connection (http::parked), so an idle
+// stream keeps this object, a source wait, a timer-wheel entry and a readiness wait
+// on the socket, and no coroutine frame.
+template <event_source Source>
+class stream_state final : public http::parked {
+ public:
+  using clock = asio::steady_timer::clock_type;
+  stream_state(Source& source, topic_filter filter, cursor start, const options& o,
+               std::optional<clock::time_point> end_at)
+      : source_(source), filter_(std::move(filter)), c_(start), o_(o), end_at_(end_at) {}
+
+  void start_wait(http::exchange& ex, http::park_handler h) override {
+    source_.async_wait(ex.get_executor(), c_, filter_, std::move(h));
+  }
+
+  asio::awaitable<void> resume(http::exchange& ex, http::wake why) override {
+    std::optional<clock::time_point> again;
+    if (why == http::wake::event) {
+      again = co_await pump(ex);
+    } else if (why == http::wake::timeout && !expired()) {
+      if (!co_await ex.write_body(heartbeat_frame)) again = next_deadline();
+    }
+    if (again) ex.park(*again);
+    else co_await finish(ex);
+  }
+
+  // Writes everything after the cursor (batch_max events per gather write), then
+  // returns when to resume at the latest (heartbeat or expiry), or nothing when the
+  // stream is over (write failed, expired).
+  asio::awaitable<std::optional<clock::time_point>> pump(http::exchange& ex) {
+    std::string control;  // reset frames of this write
+    event_batch batch;
+    std::vector<asio::const_buffer> parts;
+    for (;;) {
+      if (expired()) co_return std::nullopt;
+      batch.clear();
+      control.clear();
+      read_status st = source_.read_after(c_, filter_, o_.batch_max, batch);
+      if (st.reset) {
+        append_reset(control, st.reset->earliest);
+        if (o_.counters) o_.counters->resets.fetch_add(1, std::memory_order_relaxed);
+      }
+      c_ = st.next;
+      if (batch.empty() && control.empty()) co_return next_deadline();
+      parts.clear();
+      if (!control.empty()) parts.push_back(asio::buffer(control));
+      std::size_t bytes = control.size();
+      for (const auto& e : batch) {
+        const std::string& frame = o_.json_frames ? json_event_frame(*e) : event_frame(*e);
+        parts.push_back(asio::buffer(frame));
+        bytes += frame.size();
+      }
+      if (co_await ex.write_body(parts)) co_return std::nullopt;
+      if (o_.counters) {
+        o_.counters->delivered.fetch_add(batch.size(), std::memory_order_relaxed);
+        o_.counters->bytes.fetch_add(bytes, std::memory_order_relaxed);
+      }
+    }
+  }
+
+  asio::awaitable<void> finish(http::exchange& ex) {
+    co_await ex.end_stream();
+    if (o_.counters) o_.counters->open.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+ private:
+  bool expired() const { return end_at_ && clock::now() >= *end_at_; }
+  clock::time_point next_deadline() const {
+    auto d = clock::now() + o_.heartbeat;
+    return end_at_ && *end_at_ < d ? *end_at_ : d;
+  }
+
+  Source& source_;
+  topic_filter filter_;
+  cursor c_;
+  const options& o_;
+  std::optional<clock::time_point> end_at_;
+};
+
+}  // namespace detail
+
 // Runs one stream until the client goes away, the server shuts down, or `expires`
 // passes (a token's expiry). Validate the request (topics, cursor, auth) first.
+// The head, the backlog and whatever is pending are written before this returns;
+// then the stream is parked on its connection (http::exchange::park), which wakes it
+// for new events and heartbeats: the handler's coroutines are gone by then, so
+// `source` and `o` must outlive the stream (a hub and options owned by the
+// application do), and the handler must not touch `ex` after this returns.
 template <event_source Source>
 asio::awaitable<void> serve(http::exchange& ex, Source& source, topic_filter filter, cursor start,
                             const options& o,
@@ -101,61 +190,21 @@ asio::awaitable<void> serve(http::exchange& ex, Source& source, topic_filter fil
   ex.release_request_headers();  // read above; a long-lived stream need not keep them
   if (o.counters) o.counters->open.fetch_add(1, std::memory_order_relaxed);
 
-  std::string hello;
-  append_retry(hello, o.retry);
-  hello += ": connected\n\n";
-  bool alive = !co_await ex.write_body(std::string_view(hello));
-
-  auto executor = ex.get_executor();
-  std::string control;  // reset frames of this write
-  event_batch batch;
-  std::vector<asio::const_buffer> parts;
-  cursor c = start;
   using clock = asio::steady_timer::clock_type;
   // The token's expiry as a steady deadline (the stream ends there).
   std::optional<clock::time_point> end_at;
   if (expires) end_at = clock::now() + std::chrono::duration_cast<clock::duration>(*expires - std::chrono::system_clock::now());
+  auto state = std::make_unique<detail::stream_state<Source>>(source, std::move(filter), start, o, end_at);
 
-  while (alive) {
-    if (end_at && clock::now() >= *end_at) break;
-    batch.clear();
-    control.clear();
-    read_status st = source.read_after(c, filter, o.batch_max, batch);
-    if (st.reset) {
-      append_reset(control, st.reset->earliest);
-      if (o.counters) o.counters->resets.fetch_add(1, std::memory_order_relaxed);
-    }
-    c = st.next;
-    if (batch.empty() && control.empty()) {
-      auto deadline = clock::now() + o.heartbeat;
-      if (end_at && *end_at < deadline) deadline = *end_at;
-      auto woke = co_await ex.wait_any(
-          [&](auto handler) { source.async_wait(executor, c, filter, std::move(handler)); }, deadline);
-      using wake = http::exchange::wake;
-      if (woke == wake::timeout) {
-        if (end_at && clock::now() >= *end_at) break;
-        alive = !co_await ex.write_body(heartbeat_frame);
-      } else if (woke != wake::event) {
-        break;  // peer gone, shutdown, or the source shut down
-      }
-      continue;
-    }
-    parts.clear();
-    if (!control.empty()) parts.push_back(asio::buffer(control));
-    std::size_t bytes = control.size();
-    for (const auto& e : batch) {
-      const std::string& frame = o.json_frames ? json_event_frame(*e) : event_frame(*e);
-      parts.push_back(asio::buffer(frame));
-      bytes += frame.size();
-    }
-    alive = !co_await ex.write_body(parts);
-    if (alive && o.counters) {
-      o.counters->delivered.fetch_add(batch.size(), std::memory_order_relaxed);
-      o.counters->bytes.fetch_add(bytes, std::memory_order_relaxed);
-    }
+  std::optional<clock::time_point> park_until;
+  {
+    std::string hello;
+    append_retry(hello, o.retry);
+    hello += ": connected\n\n";
+    if (!co_await ex.write_body(std::string_view(hello))) park_until = co_await state->pump(ex);
   }
-  co_await ex.end_stream();
-  if (o.counters) o.counters->open.fetch_sub(1, std::memory_order_relaxed);
+  if (park_until) ex.park(std::move(state), *park_until);
+  else co_await state->finish(ex);
 }
 
 }  // namespace lastmile::sse
