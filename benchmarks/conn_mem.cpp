@@ -175,6 +175,9 @@ int main(int argc, char** argv) {
   for (int i = warmup; i < warmup + n; ++i) {
     fds.push_back(connect_from(port, i));
     open_one(fds.back(), kind);
+    // A poll is sent without waiting for an answer: pace them so the server holds
+    // them one by one (steady state), not thousands of requests in flight at once.
+    if (kind == "poll" && i % 100 == 99) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(n >= 5000 ? 2000 : 1000));
   const long rss_after = rss_kib(pid);

@@ -143,6 +143,10 @@ using park_handler = asio::cancellation_slot_binder<detail::park_wake, asio::can
 // The connection then waits for the first of: the source's completion, the
 // deadline, the peer closing, a graceful shutdown, and calls resume(), a coroutine
 // that answers (the exchange ends) or calls ex.park(deadline) again.
+// While parked the exchange keeps the request's method, target, version, flags and
+// claims; the parsed query and path parameters are released (as are headers and
+// body after release_request_headers()), so copy into the parked object what
+// resume() needs.
 class parked {
  public:
   virtual ~parked() = default;
@@ -288,6 +292,7 @@ struct server_core {
   server_stats stats;
   std::optional<asio::ssl::context> tls;
   std::atomic<bool> draining{false};
+  std::function<void(const asio::ip::address&)> on_closed;  // a connection has closed (its loop's thread)
   std::mutex ip_mutex;
   std::unordered_map<std::string, std::size_t> per_ip;  // client address -> open connections
 };
@@ -295,11 +300,12 @@ struct server_core {
 // Per event loop: the loop and the connections it runs (touched only on its thread).
 struct loop {
   using time_point = asio::steady_timer::time_point;
-  lastmile::detail::timer_wheel wheel;  // every connection deadline of this loop (declared before ctx:
-                      // connections destroyed with ctx's handlers unlink themselves)
-  asio::io_context ctx{1};
+  // Declared before ctx: connections destroyed with ctx's pending handlers unlink
+  // themselves from these.
+  lastmile::detail::timer_wheel wheel;  // every connection deadline of this loop
   std::unordered_set<connection*> connections;
   std::vector<char> receive_buffer = std::vector<char>(64 * 1024);  // shared by the loop's reads
+  asio::io_context ctx{1};
   asio::steady_timer wheel_timer{ctx};  // the wheel's one timer
   time_point wheel_armed_at = time_point::max();
   std::span<char> scratch() noexcept { return receive_buffer; }
@@ -327,43 +333,71 @@ struct loop {
   }
 };
 
+// One connection. It runs a coroutine only while it has work: reading a request
+// that has begun, running a handler, resuming a parked exchange. Waiting for the
+// next request of a keep-alive connection (plain TCP) and waiting in a parked
+// exchange are plain operations whose handlers own the connection (shared_ptr):
+// an idle or parked connection holds no coroutine frame.
 class connection : public std::enable_shared_from_this<connection>, private lastmile::detail::wheel_entry {
  public:
   connection(server_core& core, loop& lp, stream s, asio::ip::address remote)
-      : core_(core), loop_(lp), stream_(std::move(s)), remote_(std::move(remote)),
-        parser_(core.options.limits), shutdown_signal_(stream_.get_executor()) {
-    shutdown_signal_.expires_at(asio::steady_timer::time_point::max());
+      : core_(core), loop_(lp), stream_(std::move(s)), remote_(std::move(remote)) {
     on_expire = [](lastmile::detail::wheel_entry& e) { static_cast<connection&>(e).on_deadline(); };
   }
   ~connection() { loop_.wheel.cancel(*this); }  // (the loop may be tearing down: no timer work)
 
-  asio::awaitable<void> run() {
+  // Starts serving, on the connection's loop.
+  void start() {
     loop_.connections.insert(this);
-    co_await serve();
-    stream_.close();
-    alive_ = false;
-    loop_.unschedule(*this);
-    loop_.connections.erase(this);
+    arm(core_.options.header_timeout);
+    if (stream_.is_tls()) spawn(std::nullopt);  // the handshake and TLS reads run in the coroutine
+    else wait_idle();
   }
 
   // Called on this connection's loop when the server starts draining.
   void begin_drain() {
     if (phase_ == phase::idle && buffer_.empty()) stream_.cancel();  // nothing in flight: close now
-    shutdown_signal_.cancel();
+    if (parked_now_) unpark(wake::shutdown);
+    if (shutdown_signal_) shutdown_signal_->cancel();
   }
-  void force_close() { stream_.close(); shutdown_signal_.cancel(); }
+  void force_close() {
+    stream_.close();
+    if (parked_now_) unpark(wake::shutdown);
+    if (shutdown_signal_) shutdown_signal_->cancel();
+  }
 
   // A parked exchange's source wait completed.
   void on_source(std::uint32_t generation, std::error_code ec) {
-    if (generation != park_generation_) return;
+    if (generation != park_generation_ || !source_pending_) return;
     source_pending_ = false;
-    if (parked_now_) unpark(ec ? wake::source_error : wake::event);
-    else shutdown_signal_.cancel();  // the parking is over and waits for this completion
+    if (parked_now_) {
+      parked_now_ = false;
+      park_result_ = ec ? wake::source_error : wake::event;
+      disarm();
+    }
+    spawn(park_result_);  // (or: the cancellation unpark asked for has completed)
   }
 
  private:
   friend class lastmile::http::exchange;
   enum class phase : std::uint8_t { idle, head, body, handling };
+  enum class read_result : std::uint8_t { request, closed, go_idle };
+
+  void spawn(std::optional<wake> resumed) {
+    asio::co_spawn(stream_.get_executor(), active(shared_from_this(), resumed), asio::detached);
+  }
+
+  // Plain TCP between requests: one readiness wait, no coroutine. The deadline
+  // (idle or header timeout) or a drain cancels it.
+  void wait_idle() {
+    stream_.socket().async_wait(asio::ip::tcp::socket::wait_read, [self = shared_from_this()](std::error_code ec) {
+      if (ec || self->timed_out_ || !self->stream_.is_open() ||
+          (self->core_.draining && self->buffer_.empty()))
+        return self->finish();
+      self->fresh_ = true;
+      self->spawn(std::nullopt);
+    });
+  }
 
   // The connection's one deadline is an entry in its loop's timer wheel: arming,
   // moving or clearing it is an unlink and a link, no timer operation.
@@ -372,8 +406,8 @@ class connection : public std::enable_shared_from_this<connection>, private last
   void disarm() { loop_.unschedule(*this); }
 
   // The deadline passed: a parked exchange resumes with wake::timeout; otherwise the
-  // pending read is cancelled and serve() sees timed_out_ (408 if a request had
-  // started).
+  // pending read (or idle wait) is cancelled and sees timed_out_ (408 if a request
+  // had started).
   void on_deadline() {
     if (!alive_) return;
     if (parked_now_) return unpark(wake::timeout);
@@ -381,11 +415,54 @@ class connection : public std::enable_shared_from_this<connection>, private last
     stream_.cancel();
   }
 
+  // Closes and forgets the connection (once).
+  void finish() {
+    if (!alive_) return;
+    alive_ = false;
+    stream_.close();
+    loop_.unschedule(*this);
+    loop_.connections.erase(this);
+    if (core_.on_closed) core_.on_closed(remote_);
+  }
+
+  asio::steady_timer& shutdown_signal() {
+    if (!shutdown_signal_) {
+      shutdown_signal_ = std::make_unique<asio::steady_timer>(stream_.get_executor());
+      shutdown_signal_->expires_at(asio::steady_timer::time_point::max());
+    }
+    return *shutdown_signal_;
+  }
+
   // --- parking (see http::parked) ---
+  // Starts the waits of a parked exchange; the coroutine that parked it then returns.
+  void park() {
+    exchange& ex = *ex_;
+    ex.park_pending_ = false;
+    parser_.reset();  // a new one for the next request
+    std::string().swap(ex.scratch_);
+    std::vector<asio::const_buffer>().swap(ex.gather_);
+    ex.query_ = query_params{};  // parsed query and path parameters: the parked object
+    decltype(ex.params_)().swap(ex.params_);  // copied what it needs
+    if (core_.draining) return spawn(wake::shutdown);
+    if (peer_closed_ || !stream_.is_open()) return spawn(wake::peer_closed);
+    const auto generation = ++park_generation_;
+    park_result_ = wake::none;
+    parked_now_ = true;
+    source_pending_ = true;
+    ex.parked_->start_wait(ex, asio::bind_cancellation_slot(source_cancel_.slot(), park_wake{shared_from_this(), generation}));
+    if (!parked_now_) return;  // the source completed at once
+    if (ex.park_deadline_) arm_at(*ex.park_deadline_);
+    if (!peer_watch_ && !peer_sent_) watch_peer();
+  }
   void unpark(wake w) {
-    if (!parked_now_ || park_result_ != wake::none) return;
+    if (!parked_now_) return;
+    parked_now_ = false;
     park_result_ = w;
-    shutdown_signal_.cancel();
+    disarm();
+    // A source wait still pending is cancelled; its completion resumes the exchange
+    // (so its handler never outlives the parking it belongs to).
+    if (source_pending_) return source_cancel_.emit(asio::cancellation_type::all);
+    spawn(w);
   }
   // Watches the socket for the peer closing: readable with nothing to read (peeked,
   // not consumed) is EOF. Bytes that did arrive (a pipelined request) stay in the
@@ -422,132 +499,116 @@ class connection : public std::enable_shared_from_this<connection>, private last
     peer_sent_ = false;
   }
 
-  asio::awaitable<void> serve() {
-    if (stream_.is_tls()) {
-      arm(core_.options.header_timeout);
-      if (co_await stream_.handshake()) co_return;
+  // The coroutine part: reads and answers requests while there are any, resumes a
+  // parked exchange (`resumed`), and returns when the connection goes idle, parks,
+  // or is done. `self` keeps the connection alive meanwhile.
+  asio::awaitable<void> active([[maybe_unused]] std::shared_ptr<connection> self, std::optional<wake> resumed) {
+    bool keep = true;
+    if (resumed) {
+      bool failed = false;
+      try {
+        co_await ex_->parked_->resume(*ex_, *resumed);
+      } catch (const std::exception&) {
+        failed = true;
+      }
+      if (failed) {
+        ex_->park_pending_ = false;
+        ex_->close_ = true;
+      }
+      if (ex_->park_pending_) co_return park();
+      keep = co_await end_exchange();
+    } else if (stream_.is_tls() && first_) {
+      if (co_await stream_.handshake()) keep = false;
     }
-    bool first = true;
-    for (;;) {
-      parser_.reset();
+    while (keep) {
+      if (!parser_) parser_ = std::make_unique<request_parser>(core_.options.limits);
+      parser_->reset();
       phase_ = phase::idle;
       continue_sent_ = false;
-      arm(first ? core_.options.header_timeout : core_.options.idle_timeout);
-      first = false;
-      if (!co_await read_request()) co_return;
-      if (parser_.failed()) {
-        const auto& err = parser_.error();
+      arm(first_ ? core_.options.header_timeout : core_.options.idle_timeout);
+      first_ = false;
+      auto r = co_await read_request();
+      if (r == read_result::go_idle) {
+        parser_.reset();
+        co_return wait_idle();
+      }
+      if (r == read_result::closed) break;
+      if (parser_->failed()) {
+        const auto& err = parser_->error();
         co_await send_error_and_close(err.status, err.code, err.message);
-        co_return;
+        break;
       }
       disarm();
       phase_ = phase::handling;
       core_.stats.requests_total.fetch_add(1, std::memory_order_relaxed);
-      exchange ex(*this);
-      std::swap(ex.req_, parser_.get());  // the parser's request keeps its capacity for the next one
-      co_await dispatch(ex);
-      // A parked exchange: wait here, in this frame, and resume it until it ends.
-      while (ex.park_pending_) {
-        ex.park_pending_ = false;
-        wake why = wake::none;
-        if (core_.draining) {
-          why = wake::shutdown;
-        } else if (peer_closed_) {
-          why = wake::peer_closed;
-        } else {
-          const auto generation = ++park_generation_;
-          park_result_ = wake::none;
-          parked_now_ = true;
-          source_pending_ = true;
-          ex.parked_->start_wait(ex, asio::bind_cancellation_slot(source_cancel_.slot(),
-                                                                  park_wake{shared_from_this(), generation}));
-          if (ex.park_deadline_) arm_at(*ex.park_deadline_);
-          if (!peer_watch_ && !peer_sent_) watch_peer();
-          std::error_code ec;
-          while (park_result_ == wake::none) {
-            if (core_.draining) {
-              park_result_ = wake::shutdown;
-              break;
-            }
-            shutdown_signal_.expires_at(asio::steady_timer::time_point::max());
-            co_await shutdown_signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-          }
-          why = park_result_;
-          parked_now_ = false;
-          disarm();
-          if (source_pending_) {  // stop the source wait and let its handler run first
-            source_cancel_.emit(asio::cancellation_type::all);
-            while (source_pending_) {
-              shutdown_signal_.expires_at(asio::steady_timer::time_point::max());
-              co_await shutdown_signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-            }
-          }
-        }
-        bool failed = false;
-        try {
-          co_await ex.parked_->resume(ex, why);
-        } catch (const std::exception&) {
-          failed = true;
-        }
-        if (failed) {
-          ex.park_pending_ = false;
-          ex.close_ = true;
-        }
-      }
-      if (ex.parked_) {
-        ex.parked_.reset();
-        stop_peer_watch();
-        if (!ex.responded_) {
-          if (!peer_closed_ && stream_.is_open())
-            co_await ex.respond_error(500, "internal", "the handler produced no response");
-          ex.close_ = true;
-        }
-      }
-      const bool done = ex.upgraded_ || ex.streaming_ || !ex.keep_alive() || !stream_.is_open();
-      std::swap(ex.req_, parser_.get());
-      if (done) {
-        if (!ex.upgraded_ && stream_.is_open()) co_await graceful_close();
-        co_return;
-      }
+      ex_.reset(new exchange(*this));
+      std::swap(ex_->req_, parser_->get());  // the parser's request keeps its capacity for the next one
+      co_await dispatch(*ex_);
+      if (ex_->park_pending_) co_return park();
+      keep = co_await end_exchange();
     }
+    finish();
   }
 
-  // Reads until the parser has a complete request or failed. false: the connection
-  // is done (closed by the peer, timed out, or draining while idle).
-  asio::awaitable<bool> read_request() {
+  // After an exchange: frees it; true if the connection serves another request.
+  asio::awaitable<bool> end_exchange() {
+    exchange& ex = *ex_;
+    if (ex.parked_) {
+      ex.parked_.reset();
+      stop_peer_watch();
+      if (!ex.responded_) {
+        if (!peer_closed_ && stream_.is_open())
+          co_await ex.respond_error(500, "internal", "the handler produced no response");
+        ex.close_ = true;
+      }
+    }
+    const bool done = ex.upgraded_ || ex.streaming_ || !ex.keep_alive() || !stream_.is_open();
+    const bool upgraded = ex.upgraded_;
+    if (parser_) std::swap(ex.req_, parser_->get());
+    ex_.reset();
+    if (done && !upgraded && stream_.is_open()) co_await graceful_close();
+    co_return !done;
+  }
+
+  // Reads until the parser has a complete request or failed. closed: the connection
+  // is done (closed by the peer, timed out, or draining while idle); go_idle: plain
+  // TCP with nothing of a next request yet (the caller waits without a coroutine).
+  asio::awaitable<read_result> read_request() {
     for (;;) {
       if (!buffer_.empty()) {
-        std::size_t used = parser_.feed(buffer_.data(), buffer_.size());
+        std::size_t used = parser_->feed(buffer_.data(), buffer_.size());
         buffer_.erase(0, used);
-        if (parser_.complete() || parser_.failed()) co_return true;  // common case: all at once
-        if (parser_.started() && phase_ == phase::idle) {
+        if (parser_->complete() || parser_->failed()) co_return read_result::request;  // common case: all at once
+        if (parser_->started() && phase_ == phase::idle) {
           phase_ = phase::head;
           arm(core_.options.header_timeout);
         }
-        if (parser_.headers_complete() && phase_ == phase::head) {
+        if (parser_->headers_complete() && phase_ == phase::head) {
           phase_ = phase::body;
           arm(core_.options.body_timeout);
-          if (!parser_.complete() && parser_.get().expect_continue && !continue_sent_) {
+          if (!parser_->complete() && parser_->get().expect_continue && !continue_sent_) {
             continue_sent_ = true;
             std::error_code ec;
             co_await stream_.write(asio::buffer(std::string_view("HTTP/1.1 100 Continue\r\n\r\n")), ec);
-            if (ec) co_return false;
+            if (ec) co_return read_result::closed;
           }
         }
-        if (parser_.complete() || parser_.failed()) co_return true;
+        if (parser_->complete() || parser_->failed()) co_return read_result::request;
       }
-      if (core_.draining && phase_ == phase::idle) co_return false;
+      if (core_.draining && phase_ == phase::idle) co_return read_result::closed;
       if (phase_ == phase::idle && buffer_.empty()) {
         // Waiting for the next request with nothing of it yet: keep no memory for it
         // (an idle keep-alive connection holds neither request capacity nor buffer).
-        parser_.release_memory();
+        parser_->release_memory();
         std::string().swap(buffer_);
+        if (!fresh_ && !stream_.is_tls()) co_return read_result::go_idle;
       }
+      fresh_ = false;
       std::error_code ec;
       co_await stream_.read_append(buffer_, loop_.scratch(), ec);
       if (ec) {
         if (timed_out_ && phase_ != phase::idle) co_await send_error_and_close(408, "timeout", "request not received in time");
-        co_return false;
+        co_return read_result::closed;
       }
     }
   }
@@ -652,15 +713,17 @@ class connection : public std::enable_shared_from_this<connection>, private last
   loop& loop_;
   http::stream stream_;
   asio::ip::address remote_;
-  request_parser parser_;
+  std::unique_ptr<request_parser> parser_;  // while reading requests; none while idle or parked
+  std::unique_ptr<exchange> ex_;            // the request being answered (or parked)
   std::string buffer_;  // received, not yet parsed
-  // Graceful shutdown's signal; also what a parked exchange's wait sleeps on.
-  asio::steady_timer shutdown_signal_;
+  std::unique_ptr<asio::steady_timer> shutdown_signal_;  // made on first use (exchange::wait_shutdown)
   asio::cancellation_signal source_cancel_;  // a parked exchange's source wait
   std::uint32_t park_generation_ = 0;
   std::uint32_t peer_watch_id_ = 0;
   phase phase_ = phase::idle;
   wake park_result_ = wake::none;
+  bool first_ = true;
+  bool fresh_ = false;  // woken from the idle wait: read before going idle again
   bool timed_out_ = false;
   bool alive_ = true;
   bool continue_sent_ = false;
@@ -838,7 +901,7 @@ asio::awaitable<exchange::wake> exchange::wait_any(StartWait&& start_wait,
       --st.pending;  // data waiting: stop watching, keep waiting for the others
   });
   ++st.pending;
-  conn_.shutdown_signal_.async_wait([&st, this](std::error_code) {
+  conn_.shutdown_signal().async_wait([&st, this](std::error_code) {
     st.finish(shutting_down() ? wake::shutdown : wake::none);
   });
 
@@ -852,7 +915,7 @@ asio::awaitable<exchange::wake> exchange::wait_any(StartWait&& start_wait,
   cancel_source.emit(asio::cancellation_type::all);
   timer.cancel();
   sock.cancel(ec);
-  conn_.shutdown_signal_.cancel_one();
+  conn_.shutdown_signal().cancel_one();
   while (st.pending > 0) {
     st.signal.expires_at(asio::steady_timer::time_point::max());
     co_await st.signal.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -862,14 +925,14 @@ asio::awaitable<exchange::wake> exchange::wait_any(StartWait&& start_wait,
 
 template <class Handler>
 void exchange::async_wait_shutdown(Handler&& handler) {
-  conn_.shutdown_signal_.async_wait(std::forward<Handler>(handler));
+  conn_.shutdown_signal().async_wait(std::forward<Handler>(handler));
 }
-inline void exchange::cancel_wait_shutdown() noexcept { conn_.shutdown_signal_.cancel_one(); }
+inline void exchange::cancel_wait_shutdown() noexcept { conn_.shutdown_signal().cancel_one(); }
 
 inline asio::awaitable<void> exchange::wait_shutdown() {
   if (shutting_down()) co_return;
   std::error_code ec;
-  co_await conn_.shutdown_signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  co_await conn_.shutdown_signal().async_wait(asio::redirect_error(asio::use_awaitable, ec));
 }
 
 // --- server -----------------------------------------------------------------
@@ -881,6 +944,11 @@ class server {
     unsigned n = core_->options.threads ? core_->options.threads : std::max(1u, std::thread::hardware_concurrency());
     for (unsigned i = 0; i < n; ++i) loops_.push_back(std::make_unique<detail::loop>());
     grace_timer_.emplace(loops_[0]->ctx);
+    core_->on_closed = [this](const asio::ip::address& remote) {
+      release(*core_, remote);
+      if (core_->stats.connections_current.fetch_sub(1) == 1 && core_->draining)
+        asio::post(loops_[0]->ctx, [this] { grace_timer_->cancel(); });  // the last one: done early
+    };
     if (core_->options.tls) {
       core_->tls.emplace(asio::ssl::context::tls_server);
       auto& ctx = *core_->tls;
@@ -1032,12 +1100,8 @@ class server {
     core_->stats.connections_current.fetch_add(1, std::memory_order_relaxed);
     http::stream s = core_->tls ? http::stream(std::move(sock), *core_->tls) : http::stream(std::move(sock));
     auto conn = std::make_shared<detail::connection>(*core_, lp, std::move(s), remote);
-    asio::co_spawn(lp.ctx, [this, conn, remote]() -> asio::awaitable<void> {
-      co_await conn->run();
-      release(*core_, remote);
-      if (core_->stats.connections_current.fetch_sub(1) == 1 && core_->draining)
-        asio::post(loops_[0]->ctx, [this] { grace_timer_->cancel(); });  // the last one: done early
-    }, asio::detached);
+    if (&lp == loops_[0].get()) conn->start();  // the accepting loop
+    else asio::post(lp.ctx, [conn = std::move(conn)] { conn->start(); });
   }
 
   // 0: admitted (and counted); else the status to refuse with.
