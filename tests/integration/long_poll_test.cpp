@@ -73,7 +73,7 @@ TEST_CASE("long poll: held, then woken by a matching publish within milliseconds
   poll_server s;
   testing::client c(s.port());
   c.send("GET /poll?topic=t&timeout=10 HTTP/1.1\r\nHost: x\r\n\r\n");
-  std::this_thread::sleep_for(100ms);
+  for (int i = 0; i < 200 && s.srv.events().stats().waiters != 1; ++i) std::this_thread::sleep_for(10ms);
   s.publish("other", "no");  // does not wake it
   std::this_thread::sleep_for(100ms);
   CHECK(s.srv.events().stats().waiters == 1);
@@ -126,7 +126,7 @@ TEST_CASE("long poll: a client that goes away frees its held request") {
   {
     testing::client c(s.port());
     c.send("GET /poll?topic=t&timeout=60 HTTP/1.1\r\nHost: x\r\n\r\n");
-    std::this_thread::sleep_for(100ms);
+    for (int i = 0; i < 200 && s.srv.events().stats().waiters != 1; ++i) std::this_thread::sleep_for(10ms);
     CHECK(s.srv.events().stats().waiters == 1);
   }
   bool freed = false;

@@ -189,6 +189,8 @@ TEST_CASE("sse: a disconnected client frees its session (gauge back to zero)") {
     REQUIRE(a.until([&] { return !a.comments.empty(); }));
     REQUIRE(b.until([&] { return !b.comments.empty(); }));
     CHECK(metric(s.port(), "lastmile_connections{transport=\"sse\"}") == 2);
+    // The hello is written before the stream parks on the hub: wait for both waits.
+    for (int i = 0; i < 200 && s.srv.events().stats().waiters != 2; ++i) std::this_thread::sleep_for(10ms);
     CHECK(s.srv.events().stats().waiters == 2);
   }
   bool freed = false;

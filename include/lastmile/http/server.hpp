@@ -1,6 +1,8 @@
 #pragma once
-// The HTTP/1.1 server core: Asio acceptor + N event loops (one thread each), one
-// coroutine per connection, requests parsed by request_parser (llhttp, strict).
+// The HTTP/1.1 server core: Asio acceptor + N event loops (one thread each), a
+// coroutine per connection only while it has work (an idle keep-alive connection or
+// a parked exchange is a few plain operations), requests parsed by request_parser
+// (llhttp, strict), every connection deadline in one timer wheel per loop.
 //
 //  - keep-alive and pipelining: requests on a connection are answered in order, one
 //    at a time; bytes of the next request wait in the connection's buffer;
@@ -113,6 +115,34 @@ struct server_stats {
 class server;
 class exchange;
 using handler = std::function<asio::awaitable<void>(exchange&)>;
+namespace detail {
+class connection;
+}
+
+// Shared ownership of a connection whose upgraded protocol runs on plain callbacks
+// after its handler has returned (exchange::adopt): the connection, its stream and
+// its exchange stay valid while a copy exists. close() -- or destroying the last
+// one -- closes the connection. Use it on the connection's loop only.
+class adopted_connection {
+ public:
+  adopted_connection() = default;
+  adopted_connection(adopted_connection&&) noexcept = default;
+  adopted_connection& operator=(adopted_connection&& o) noexcept {
+    if (this != &o) {
+      close();
+      conn_ = std::move(o.conn_);
+    }
+    return *this;
+  }
+  ~adopted_connection() { close(); }
+  void close() noexcept;
+  explicit operator bool() const noexcept { return conn_ != nullptr; }
+
+ private:
+  friend class exchange;
+  explicit adopted_connection(std::shared_ptr<detail::connection> c) : conn_(std::move(c)) {}
+  std::shared_ptr<detail::connection> conn_;
+};
 
 // What ended a wait (exchange::wait_any, or a parked exchange).
 enum class wake : std::uint8_t { none, event, timeout, peer_closed, shutdown, source_error };
@@ -209,6 +239,10 @@ class exchange {
   // yours until the handler returns (the connection closes then).
   asio::awaitable<std::error_code> write_raw(std::string_view bytes);
   void mark_upgraded() noexcept { upgraded_ = true; responded_ = true; }
+  // After mark_upgraded(): the protocol goes on without the handler's coroutine (a
+  // session of plain asynchronous operations); the handler returns and the
+  // connection stays open until the returned handle is closed or destroyed.
+  adopted_connection adopt();
   // Bytes received after this request (pipelined data, or the upgraded protocol's).
   std::string take_buffered();
 
@@ -275,6 +309,7 @@ class exchange {
   bool upgraded_ = false;
   bool close_ = false;
   bool park_pending_ = false;
+  bool adopted_ = false;
   int status_ = 0;
   std::string scratch_;
   std::vector<asio::const_buffer> gather_;  // reused by write_body
@@ -292,6 +327,7 @@ struct server_core {
   server_stats stats;
   std::optional<asio::ssl::context> tls;
   std::atomic<bool> draining{false};
+  std::atomic<bool> stopped{false};  // the loops are done (server destruction)
   std::function<void(const asio::ip::address&)> on_closed;  // a connection has closed (its loop's thread)
   std::mutex ip_mutex;
   std::unordered_map<std::string, std::size_t> per_ip;  // client address -> open connections
@@ -370,12 +406,13 @@ class connection : public std::enable_shared_from_this<connection>, private last
   void on_source(std::uint32_t generation, std::error_code ec) {
     if (generation != park_generation_ || !source_pending_) return;
     source_pending_ = false;
-    if (parked_now_) {
+    if (parked_now_) {  // from the source's completion handler: resume now
       parked_now_ = false;
       park_result_ = ec ? wake::source_error : wake::event;
       disarm();
+      return spawn(park_result_);
     }
-    spawn(park_result_);  // (or: the cancellation unpark asked for has completed)
+    spawn_later(park_result_);  // the cancellation unpark asked for has completed
   }
 
  private:
@@ -383,8 +420,14 @@ class connection : public std::enable_shared_from_this<connection>, private last
   enum class phase : std::uint8_t { idle, head, body, handling };
   enum class read_result : std::uint8_t { request, closed, go_idle };
 
+  // Starts the coroutine part. co_spawn runs it inline up to its first wait, which is
+  // right from a completion handler; from anywhere else (a loop over connections,
+  // the timer wheel, a coroutine about to return) it is deferred to the next turn.
   void spawn(std::optional<wake> resumed) {
     asio::co_spawn(stream_.get_executor(), active(shared_from_this(), resumed), asio::detached);
+  }
+  void spawn_later(std::optional<wake> resumed) {
+    asio::post(stream_.get_executor(), [self = shared_from_this(), resumed] { self->spawn(resumed); });
   }
 
   // Plain TCP between requests: one readiness wait, no coroutine. The deadline
@@ -416,14 +459,17 @@ class connection : public std::enable_shared_from_this<connection>, private last
   }
 
   // Closes and forgets the connection (once).
+ public:
   void finish() {
     if (!alive_) return;
     alive_ = false;
     stream_.close();
     loop_.unschedule(*this);
     loop_.connections.erase(this);
-    if (core_.on_closed) core_.on_closed(remote_);
+    if (core_.on_closed && !core_.stopped) core_.on_closed(remote_);
   }
+
+ private:
 
   asio::steady_timer& shutdown_signal() {
     if (!shutdown_signal_) {
@@ -443,8 +489,8 @@ class connection : public std::enable_shared_from_this<connection>, private last
     std::vector<asio::const_buffer>().swap(ex.gather_);
     ex.query_ = query_params{};  // parsed query and path parameters: the parked object
     decltype(ex.params_)().swap(ex.params_);  // copied what it needs
-    if (core_.draining) return spawn(wake::shutdown);
-    if (peer_closed_ || !stream_.is_open()) return spawn(wake::peer_closed);
+    if (core_.draining) return spawn_later(wake::shutdown);
+    if (peer_closed_ || !stream_.is_open()) return spawn_later(wake::peer_closed);
     const auto generation = ++park_generation_;
     park_result_ = wake::none;
     parked_now_ = true;
@@ -462,7 +508,7 @@ class connection : public std::enable_shared_from_this<connection>, private last
     // A source wait still pending is cancelled; its completion resumes the exchange
     // (so its handler never outlives the parking it belongs to).
     if (source_pending_) return source_cancel_.emit(asio::cancellation_type::all);
-    spawn(w);
+    spawn_later(w);
   }
   // Watches the socket for the peer closing: readable with nothing to read (peeked,
   // not consumed) is EOF. Bytes that did arrive (a pipelined request) stay in the
@@ -544,6 +590,12 @@ class connection : public std::enable_shared_from_this<connection>, private last
       ex_.reset(new exchange(*this));
       std::swap(ex_->req_, parser_->get());  // the parser's request keeps its capacity for the next one
       co_await dispatch(*ex_);
+      if (ex_->adopted_) {  // an upgraded session owns the connection now
+        parser_.reset();
+        std::string().swap(ex_->scratch_);
+        std::vector<asio::const_buffer>().swap(ex_->gather_);
+        co_return;
+      }
       if (ex_->park_pending_) co_return park();
       keep = co_await end_exchange();
     }
@@ -737,6 +789,16 @@ class connection : public std::enable_shared_from_this<connection>, private last
 inline void park_wake::operator()(std::error_code ec) const { conn->on_source(generation, ec); }
 
 }  // namespace detail
+
+inline void adopted_connection::close() noexcept {
+  if (!conn_) return;
+  conn_->finish();
+  conn_.reset();
+}
+inline adopted_connection exchange::adopt() {
+  adopted_ = true;
+  return adopted_connection(conn_.shared_from_this());
+}
 
 // --- exchange ---------------------------------------------------------------
 
@@ -966,6 +1028,7 @@ class server {
       shutdown();
       wait();
     }
+    core_->stopped = true;  // connections destroyed with the loops below must not post to them
   }
 
   // Registers a route: `GET /topics/{topic}/events`. Call before start().

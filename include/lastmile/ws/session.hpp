@@ -2,24 +2,27 @@
 // A WebSocket connection over an http::exchange, reading from any event_source
 // (hub<Log>): the handshake, then the JSON protocol of PROTOCOL "WebSocket".
 //
-// One coroutine and three plain asynchronous waits run on the connection's executor
-// (one thread, no locks). A waiting connection holds no coroutine of its own beyond
-// the writer, and no buffer: each wait is one small operation.
+// Plain asynchronous waits, and a writer coroutine only while there is something to
+// write, run on the connection's executor (one thread, no locks). The handler
+// returns after the handshake (the session adopts the connection,
+// http::exchange::adopt), so a waiting connection holds no coroutine frame and no
+// buffer: each wait is one small operation whose handler owns the session.
 //  - the reader (a socket wait with a small handler, re-armed after each read) reads
 //    bytes into the loop's scratch, feeds the frame parser (which unmasks in place)
 //    and handles client messages: control replies and pongs are queued as ready
 //    frames, in arrival order, in one bounded buffer (the reader pauses while it is
 //    full and the writer resumes it);
-//  - the writer (the session's coroutine) owns the socket's write side, one write in
-//    flight: it takes the queued frames, then, per subscription, everything after its
-//    cursor (cursor-pull, nothing is queued per event) and sends it all as one gather
-//    write of shared, serialize-once event frames. With nothing to send it waits on
-//    the source (one wait over all subscriptions) or for the reader to queue something;
+//  - the writer (a coroutine started when there is something to do, ending when
+//    there is not) owns the socket's write side, one write in flight: it takes the
+//    queued frames, then, per subscription, everything after its cursor (cursor-pull,
+//    nothing is queued per event) and sends it all as one gather write of shared,
+//    serialize-once event frames. With nothing to send it arms one wait on the source
+//    (over all subscriptions) and returns; that wait or the reader starts it again;
 //  - the ticker (a timer wait) sends pings every `heartbeat`, ends a peer silent for
 //    two intervals and closes with 1008 when the token expires;
 //  - a shutdown wait closes with 1001 when the server shuts down.
-// The others wake the writer through a steady_timer used as a signal; when the writer
-// ends, it cancels the waits and returns only after their handlers have run.
+// When the writer ends the session it cancels the waits; the last handler to run
+// releases the session, whose destructor closes the connection.
 //
 // Not ex.wait_any: its peer-close watch cancels every operation on the socket,
 // which would cancel the reader. The reader sees the peer's close itself.
@@ -143,7 +146,7 @@ class session : public std::enable_shared_from_this<session<Source>> {
   session(http::exchange& ex, Source& source, const options& o, const handshake_result& hs, position resume)
       : ex_(ex), source_(source), o_(o), executor_(ex.get_executor()),
         parser_(parser_options{.max_message_size = o.max_message_size}), resume_(resume),
-        writer_signal_(executor_, clock::time_point::max()), tick_timer_(executor_) {
+        tick_timer_(executor_) {
     if (hs.deflate) {
       parser_.enable_deflate(hs.deflate->params);
       // Shared compressed frames need our window at 15 and a reset per message.
@@ -157,39 +160,30 @@ class session : public std::enable_shared_from_this<session<Source>> {
     error_window_start_ = clock::now();
   }
 
-  asio::awaitable<void> run(std::string initial) {
+  // Starts the session on an adopted connection (the handler returns after this).
+  void start(http::adopted_connection conn, std::string initial) {
+    conn_ = std::move(conn);
     in_ = std::move(initial);
     if (o_.counters) o_.counters->open.fetch_add(1, std::memory_order_relaxed);
+    started_ = true;
     arm_tick();
     if (ex_.shutting_down()) {
       close_with(close_code::going_away, "server shutting down");
     } else {
-      ++outstanding_;
       shutdown_wait_pending_ = true;
-      ex_.async_wait_shutdown([this](std::error_code) {
-        --outstanding_;
-        shutdown_wait_pending_ = false;
-        if (!stop_ && ex_.shutting_down()) close_with(close_code::going_away, "server shutting down");
-        wake_writer();
+      ex_.async_wait_shutdown([self = this->shared_from_this()](std::error_code) {
+        self->shutdown_wait_pending_ = false;
+        if (!self->stop_ && self->ex_.shutting_down()) self->close_with(close_code::going_away, "server shutting down");
+        self->wake_writer();
       });
     }
     read_step();  // the bytes that came with the handshake, then the first read
-    try {
-      co_await write_loop();
-    } catch (const std::exception&) {
-      // Out of memory in a frame or similar: the connection closes.
-    }
-    // End the waits and let their handlers run: they refer to this session.
-    stop_ = true;
-    tick_timer_.cancel();
-    if (shutdown_wait_pending_) ex_.cancel_wait_shutdown();
-    if (read_pending_) ex_.stream().cancel();
-    std::error_code ec;
-    while (outstanding_ > 0) {
-      writer_signal_.expires_at(clock::time_point::max());
-      co_await writer_signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    }
-    if (o_.counters) o_.counters->open.fetch_sub(1, std::memory_order_relaxed);
+    wake_writer();
+  }
+
+  // The last handler has run: the connection closes.
+  ~session() {
+    if (started_ && o_.counters) o_.counters->open.fetch_sub(1, std::memory_order_relaxed);
   }
 
   // Frame parser callbacks (public for the parser's concept; not an API).
@@ -211,7 +205,7 @@ class session : public std::enable_shared_from_this<session<Source>> {
   // --- reader ----------------------------------------------------------------
 
   // Handles what is in in_, then arms the next read (unless paused by backpressure
-  // or done). Runs from run(), from the read handler and when the writer resumes it.
+  // or done). Runs from start(), from the read handler and when the writer resumes it.
   void read_step() {
     for (;;) {
       if (stop_) return read_done();
@@ -235,17 +229,17 @@ class session : public std::enable_shared_from_this<session<Source>> {
         read_paused_ = true;
         return;
       }
-      ++outstanding_;
       read_pending_ = true;
-      ex_.stream().async_read_append(in_, session_detail::thread_scratch(), [this](std::error_code ec, std::size_t) {
-        --outstanding_;
-        read_pending_ = false;
-        if (ec) {
-          if (!close_sent_ && !stop_) peer_gone_ = true;  // EOF or reset without a close handshake
-          return read_done();
-        }
-        read_step();
-      });
+      ex_.stream().async_read_append(in_, session_detail::thread_scratch(),
+                                     [self = this->shared_from_this()](std::error_code ec, std::size_t) {
+                                       self->read_pending_ = false;
+                                       if (ec) {
+                                         // EOF or reset without a close handshake
+                                         if (!self->close_sent_ && !self->stop_) self->peer_gone_ = true;
+                                         return self->read_done();
+                                       }
+                                       self->read_step();
+                                     });
       return;
     }
   }
@@ -395,17 +389,43 @@ class session : public std::enable_shared_from_this<session<Source>> {
 
   // --- writer ------------------------------------------------------------------
 
-  void wake_writer() { writer_signal_.cancel(); }
+  // Starts the writer unless it runs (it looks at everything again before it
+  // returns) or the session is ending (then it only interrupts the close wait).
+  void wake_writer() {
+    if (ending_) {
+      if (close_timer_) close_timer_->cancel();
+      return;
+    }
+    if (writer_running_) return;
+    writer_running_ = true;
+    // On the next turn, not inline: what the reader has in hand (several messages of
+    // one segment) is handled before the writer looks.
+    asio::post(executor_, [self = this->shared_from_this()] {
+      asio::co_spawn(self->executor_, self->write_loop(self), asio::detached);
+    });
+  }
 
   // Ends a pending source wait when the writer leaves, even by an exception.
   struct wait_guard {
     session* s;
     ~wait_guard() {
-      if (s->source_wait_pending_) s->source_cancel_.emit(asio::cancellation_type::all);
+      if (s && s->source_wait_pending_) s->source_cancel_.emit(asio::cancellation_type::all);
     }
   };
 
-  asio::awaitable<void> write_loop() {
+  asio::awaitable<void> write_loop(std::shared_ptr<session> self) {
+    try {
+      if (co_await write_some()) co_return;  // idle: the source wait or the reader restarts it
+    } catch (const std::exception&) {
+      // Out of memory in a frame or similar: the connection closes.
+    }
+    co_await end();
+    (void)self;
+  }
+
+  // Writes until there is nothing to write (true: the session goes on) or the
+  // session is over (false).
+  asio::awaitable<bool> write_some() {
     wait_guard guard{this};
     std::string control;      // queued replies and pongs taken for this write
     std::string resets;       // reset messages of this write
@@ -431,9 +451,9 @@ class session : public std::enable_shared_from_this<session<Source>> {
       if (parts.empty()) {
         if (reader_done_) break;  // the peer is gone and nothing is left to say
         arm_source_wait();
-        writer_signal_.expires_at(clock::time_point::max());
-        co_await writer_signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-        continue;
+        guard.s = nullptr;  // the source wait stays
+        writer_running_ = false;
+        co_return true;
       }
       std::size_t bytes = co_await ex_.stream().write(parts, ec);
       if (ec) break;
@@ -447,6 +467,13 @@ class session : public std::enable_shared_from_this<session<Source>> {
         break;
       }
     }
+    co_return false;
+  }
+
+  // The session is over: after our close, the peer gets a moment to answer; then
+  // every wait is cancelled (their handlers release the session).
+  asio::awaitable<void> end() {
+    ending_ = true;
     if (source_wait_pending_) source_cancel_.emit(asio::cancellation_type::all);
     if (close_sent_ && server_initiated_ && !reader_done_ && !stop_) {
       // We closed first: half-close (nothing follows our close frame), then give the
@@ -454,11 +481,20 @@ class session : public std::enable_shared_from_this<session<Source>> {
       ex_.stream().shutdown_send();
       resume_reader();  // its close may be behind replies we no longer send
       const auto deadline = clock::now() + o_.close_timeout;
+      asio::steady_timer t(executor_);
+      close_timer_ = &t;
+      std::error_code ec;
       while (!reader_done_ && clock::now() < deadline) {
-        writer_signal_.expires_at(deadline);
-        co_await writer_signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        t.expires_at(deadline);
+        co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       }
+      close_timer_ = nullptr;
     }
+    stop_ = true;
+    tick_timer_.cancel();
+    if (shutdown_wait_pending_) ex_.cancel_wait_shutdown();
+    if (read_pending_) ex_.stream().cancel();
+    resume_reader();  // a paused reader ends (read_step sees stop_)
   }
 
   // Reads what each subscription has after its cursor into `out` (merged in log
@@ -550,11 +586,7 @@ class session : public std::enable_shared_from_this<session<Source>> {
     auto next = clock::now() + o_.heartbeat;
     if (expires_at_ && *expires_at_ < next) next = *expires_at_;
     tick_timer_.expires_at(next);
-    ++outstanding_;
-    tick_timer_.async_wait([this](std::error_code ec) {
-      --outstanding_;
-      on_tick(ec);
-    });
+    tick_timer_.async_wait([self = this->shared_from_this()](std::error_code ec) { self->on_tick(ec); });
   }
 
   void on_tick(std::error_code ec) {
@@ -586,6 +618,7 @@ class session : public std::enable_shared_from_this<session<Source>> {
     read_status status;
   };
 
+  http::adopted_connection conn_;  // first: closed last, after everything below is gone
   http::exchange& ex_;
   Source& source_;
   const options& o_;
@@ -599,8 +632,8 @@ class session : public std::enable_shared_from_this<session<Source>> {
   std::vector<subscription> subs_;
   std::vector<read_range> reads_; // scratch of collect_events
   std::shared_ptr<const topic_filter> wait_filter_;  // all subscriptions' patterns (arm_source_wait)
-  asio::steady_timer writer_signal_;
   asio::steady_timer tick_timer_;
+  asio::steady_timer* close_timer_ = nullptr;  // end()'s wait for the peer's close
   asio::cancellation_signal source_cancel_;
   std::optional<clock::time_point> expires_at_;
   clock::time_point last_received_;
@@ -619,7 +652,9 @@ class session : public std::enable_shared_from_this<session<Source>> {
   bool read_paused_ = false;
   bool shutdown_wait_pending_ = false;
   bool stop_ = false;
-  int outstanding_ = 0;           // reader, ticker and shutdown waits in flight
+  bool started_ = false;
+  bool writer_running_ = false;
+  bool ending_ = false;           // end() runs: no new writer
 };
 
 // Where subscriptions start by default: `?resumeFrom=<cursor|earliest|latest>`
@@ -678,10 +713,11 @@ asio::awaitable<void> serve(http::exchange& ex, Source& source, const options& o
     co_await ex.respond_error(st.status, st.code, st.message, std::move(st.headers));
     co_return;
   }
-  ex.mark_upgraded();  // from here the connection is ours (and closes when we return)
+  ex.mark_upgraded();  // from here the connection is ours
   if (co_await ex.write_raw(st.head)) co_return;
-  std::string().swap(st.head);
-  co_await st.session->run(ex.take_buffered());  // with the frames sent right behind the request
+  // The session adopts the connection and runs on its own; this handler ends.
+  // With the frames sent right behind the request.
+  st.session->start(ex.adopt(), ex.take_buffered());
 }
 
 }  // namespace lastmile::ws
