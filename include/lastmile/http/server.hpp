@@ -119,6 +119,18 @@ namespace detail {
 class connection;
 }
 
+// What a session that adopted a connection (exchange::adopt) hears from it, on the
+// connection's loop: its deadline (adopted_connection::set_deadline) passed, or a
+// graceful shutdown began. Instead of a timer and a shutdown wait of its own.
+class adopter {
+ public:
+  virtual void on_deadline() = 0;
+  virtual void on_shutdown() = 0;
+
+ protected:
+  ~adopter() = default;
+};
+
 // Shared ownership of a connection whose upgraded protocol runs on plain callbacks
 // after its handler has returned (exchange::adopt): the connection, its stream and
 // its exchange stay valid while a copy exists. close() -- or destroying the last
@@ -137,6 +149,9 @@ class adopted_connection {
   ~adopted_connection() { close(); }
   void close() noexcept;
   explicit operator bool() const noexcept { return conn_ != nullptr; }
+  // The adopter's one deadline, an entry in the loop's timer wheel (10 ms
+  // resolution); time_point::max() clears it. adopter::on_deadline() runs then.
+  void set_deadline(std::chrono::steady_clock::time_point t);
 
  private:
   friend class exchange;
@@ -242,7 +257,7 @@ class exchange {
   // After mark_upgraded(): the protocol goes on without the handler's coroutine (a
   // session of plain asynchronous operations); the handler returns and the
   // connection stays open until the returned handle is closed or destroyed.
-  adopted_connection adopt();
+  adopted_connection adopt(adopter* events = nullptr);
   // Bytes received after this request (pipelined data, or the upgraded protocol's).
   std::string take_buffered();
 
@@ -375,6 +390,8 @@ struct loop {
 // exchange are plain operations whose handlers own the connection (shared_ptr):
 // an idle or parked connection holds no coroutine frame.
 class connection : public std::enable_shared_from_this<connection>, private lastmile::detail::wheel_entry {
+  friend class lastmile::http::adopted_connection;
+
  public:
   connection(server_core& core, loop& lp, stream s, asio::ip::address remote)
       : core_(core), loop_(lp), stream_(std::move(s)), remote_(std::move(remote)) {
@@ -392,6 +409,7 @@ class connection : public std::enable_shared_from_this<connection>, private last
 
   // Called on this connection's loop when the server starts draining.
   void begin_drain() {
+    if (adopter_) adopter_->on_shutdown();
     if (phase_ == phase::idle && buffer_.empty()) stream_.cancel();  // nothing in flight: close now
     if (parked_now_) unpark(wake::shutdown);
     if (shutdown_signal_) shutdown_signal_->cancel();
@@ -453,6 +471,7 @@ class connection : public std::enable_shared_from_this<connection>, private last
   // had started).
   void on_deadline() {
     if (!alive_) return;
+    if (adopter_) return adopter_->on_deadline();
     if (parked_now_) return unpark(wake::timeout);
     timed_out_ = true;
     stream_.cancel();
@@ -463,6 +482,7 @@ class connection : public std::enable_shared_from_this<connection>, private last
   void finish() {
     if (!alive_) return;
     alive_ = false;
+    adopter_ = nullptr;
     stream_.close();
     loop_.unschedule(*this);
     loop_.connections.erase(this);
@@ -767,6 +787,7 @@ class connection : public std::enable_shared_from_this<connection>, private last
   asio::ip::address remote_;
   std::unique_ptr<request_parser> parser_;  // while reading requests; none while idle or parked
   std::unique_ptr<exchange> ex_;            // the request being answered (or parked)
+  adopter* adopter_ = nullptr;              // the session that adopted the connection
   std::string buffer_;  // received, not yet parsed
   std::unique_ptr<asio::steady_timer> shutdown_signal_;  // made on first use (exchange::wait_shutdown)
   asio::cancellation_signal source_cancel_;  // a parked exchange's source wait
@@ -795,9 +816,15 @@ inline void adopted_connection::close() noexcept {
   conn_->finish();
   conn_.reset();
 }
-inline adopted_connection exchange::adopt() {
+inline adopted_connection exchange::adopt(adopter* events) {
   adopted_ = true;
+  conn_.adopter_ = events;
   return adopted_connection(conn_.shared_from_this());
+}
+inline void adopted_connection::set_deadline(std::chrono::steady_clock::time_point t) {
+  if (!conn_ || !conn_->alive_) return;
+  if (t == std::chrono::steady_clock::time_point::max()) conn_->disarm();
+  else conn_->arm_at(t);
 }
 
 // --- exchange ---------------------------------------------------------------

@@ -18,9 +18,10 @@
 //    nothing is queued per event) and sends it all as one gather write of shared,
 //    serialize-once event frames. With nothing to send it arms one wait on the source
 //    (over all subscriptions) and returns; that wait or the reader starts it again;
-//  - the ticker (a timer wait) sends pings every `heartbeat`, ends a peer silent for
-//    two intervals and closes with 1008 when the token expires;
-//  - a shutdown wait closes with 1001 when the server shuts down.
+//  - the connection's deadline (an entry in the loop's timer wheel, no timer of the
+//    session's own) sends pings every `heartbeat`, ends a peer silent for two
+//    intervals and closes with 1008 when the token expires;
+//  - the connection's shutdown notice closes with 1001 when the server shuts down.
 // When the writer ends the session it cancels the waits; the last handler to run
 // releases the session, whose destructor closes the connection.
 //
@@ -139,14 +140,13 @@ inline const std::string& event_frame_deflated(const event_record& e) {
 // --- the session ---------------------------------------------------------------
 
 template <event_source Source>
-class session : public std::enable_shared_from_this<session<Source>> {
+class session : public std::enable_shared_from_this<session<Source>>, private http::adopter {
  public:
   using clock = asio::steady_timer::clock_type;
 
   session(http::exchange& ex, Source& source, const options& o, const handshake_result& hs, position resume)
       : ex_(ex), source_(source), o_(o), executor_(ex.get_executor()),
-        parser_(parser_options{.max_message_size = o.max_message_size}), resume_(resume),
-        tick_timer_(executor_) {
+        parser_(parser_options{.max_message_size = o.max_message_size}), resume_(resume) {
     if (hs.deflate) {
       parser_.enable_deflate(hs.deflate->params);
       // Shared compressed frames need our window at 15 and a reset per message.
@@ -161,22 +161,15 @@ class session : public std::enable_shared_from_this<session<Source>> {
   }
 
   // Starts the session on an adopted connection (the handler returns after this).
-  void start(http::adopted_connection conn, std::string initial) {
-    conn_ = std::move(conn);
+  // Its handlers (the reader's, the source wait's, the writer) own the session; the
+  // connection tells it about its deadline (heartbeat, token expiry) and shutdown.
+  void start(http::exchange& ex, std::string initial) {
+    conn_ = ex.adopt(this);
     in_ = std::move(initial);
     if (o_.counters) o_.counters->open.fetch_add(1, std::memory_order_relaxed);
     started_ = true;
     arm_tick();
-    if (ex_.shutting_down()) {
-      close_with(close_code::going_away, "server shutting down");
-    } else {
-      shutdown_wait_pending_ = true;
-      ex_.async_wait_shutdown([self = this->shared_from_this()](std::error_code) {
-        self->shutdown_wait_pending_ = false;
-        if (!self->stop_ && self->ex_.shutting_down()) self->close_with(close_code::going_away, "server shutting down");
-        self->wake_writer();
-      });
-    }
+    if (ex_.shutting_down()) close_with(close_code::going_away, "server shutting down");
     read_step();  // the bytes that came with the handshake, then the first read
     wake_writer();
   }
@@ -491,8 +484,7 @@ class session : public std::enable_shared_from_this<session<Source>> {
       close_timer_ = nullptr;
     }
     stop_ = true;
-    tick_timer_.cancel();
-    if (shutdown_wait_pending_) ex_.cancel_wait_shutdown();
+    conn_.set_deadline(clock::time_point::max());
     if (read_pending_) ex_.stream().cancel();
     resume_reader();  // a paused reader ends (read_step sees stop_)
   }
@@ -585,12 +577,15 @@ class session : public std::enable_shared_from_this<session<Source>> {
   void arm_tick() {
     auto next = clock::now() + o_.heartbeat;
     if (expires_at_ && *expires_at_ < next) next = *expires_at_;
-    tick_timer_.expires_at(next);
-    tick_timer_.async_wait([self = this->shared_from_this()](std::error_code ec) { self->on_tick(ec); });
+    conn_.set_deadline(next);
   }
 
-  void on_tick(std::error_code ec) {
-    if (ec || stop_) return wake_writer();  // cancelled: the session is ending
+  void on_shutdown() override {
+    if (!stop_) close_with(close_code::going_away, "server shutting down");
+  }
+
+  void on_deadline() override {
+    if (stop_) return;
     const auto now = clock::now();
     if (expires_at_ && now >= *expires_at_) {
       expires_at_.reset();
@@ -632,7 +627,6 @@ class session : public std::enable_shared_from_this<session<Source>> {
   std::vector<subscription> subs_;
   std::vector<read_range> reads_; // scratch of collect_events
   std::shared_ptr<const topic_filter> wait_filter_;  // all subscriptions' patterns (arm_source_wait)
-  asio::steady_timer tick_timer_;
   asio::steady_timer* close_timer_ = nullptr;  // end()'s wait for the peer's close
   asio::cancellation_signal source_cancel_;
   std::optional<clock::time_point> expires_at_;
@@ -650,7 +644,6 @@ class session : public std::enable_shared_from_this<session<Source>> {
   bool reader_done_ = false;
   bool read_pending_ = false;
   bool read_paused_ = false;
-  bool shutdown_wait_pending_ = false;
   bool stop_ = false;
   bool started_ = false;
   bool writer_running_ = false;
@@ -717,7 +710,7 @@ asio::awaitable<void> serve(http::exchange& ex, Source& source, const options& o
   if (co_await ex.write_raw(st.head)) co_return;
   // The session adopts the connection and runs on its own; this handler ends.
   // With the frames sent right behind the request.
-  st.session->start(ex.adopt(), ex.take_buffered());
+  st.session->start(ex, ex.take_buffered());
 }
 
 }  // namespace lastmile::ws
