@@ -397,7 +397,17 @@ class connection : public std::enable_shared_from_this<connection>, private last
       : core_(core), loop_(lp), stream_(std::move(s)), remote_(std::move(remote)) {
     on_expire = [](lastmile::detail::wheel_entry& e) { static_cast<connection&>(e).on_deadline(); };
   }
-  ~connection() { loop_.wheel.cancel(*this); }  // (the loop may be tearing down: no timer work)
+  ~connection() {
+    // Normally finish() has run. If a coroutine of the connection ended by an
+    // exception (out of memory) or the loop is being torn down, forget it here (no
+    // timer work: the loop may be tearing down).
+    loop_.wheel.cancel(*this);
+    if (alive_) {
+      alive_ = false;
+      loop_.connections.erase(this);
+      if (core_.on_closed && !core_.stopped) core_.on_closed(remote_);
+    }
+  }
 
   // Starts serving, on the connection's loop.
   void start() {
