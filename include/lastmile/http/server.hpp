@@ -168,6 +168,16 @@ struct route_entry {
   handler fn;
   route_options options;
 };
+// After a readiness wait on an idle socket: has the peer closed (EOF or error), sent
+// bytes (left in the socket, only peeked), or was the readiness spurious?
+enum class peer_peek : std::uint8_t { closed, data, nothing };
+inline peer_peek peek_peer(asio::ip::tcp::socket& sock) {
+  char probe;
+  ssize_t n = ::recv(sock.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n > 0) return peer_peek::data;
+  if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return peer_peek::closed;
+  return peer_peek::nothing;
+}
 // The completion handler a parked exchange's source wait gets (see parked).
 struct park_wake {
   std::shared_ptr<connection> conn;
@@ -328,6 +338,10 @@ class exchange {
   int status_ = 0;
   std::string scratch_;
   std::vector<asio::const_buffer> gather_;  // reused by write_body
+  void release_write_buffers() noexcept {  // a waiting exchange keeps no capacity
+    std::string().swap(scratch_);
+    std::vector<asio::const_buffer>().swap(gather_);
+  }
   std::unique_ptr<parked> parked_;
   std::optional<asio::steady_timer::time_point> park_deadline_;
 };
@@ -402,11 +416,7 @@ class connection : public std::enable_shared_from_this<connection>, private last
     // exception (out of memory) or the loop is being torn down, forget it here (no
     // timer work: the loop may be tearing down).
     loop_.wheel.cancel(*this);
-    if (alive_) {
-      alive_ = false;
-      loop_.connections.erase(this);
-      if (core_.on_closed && !core_.stopped) core_.on_closed(remote_);
-    }
+    forget();
   }
 
   // Starts serving, on the connection's loop.
@@ -491,15 +501,20 @@ class connection : public std::enable_shared_from_this<connection>, private last
  public:
   void finish() {
     if (!alive_) return;
-    alive_ = false;
-    adopter_ = nullptr;
     stream_.close();
     loop_.unschedule(*this);
-    loop_.connections.erase(this);
-    if (core_.on_closed && !core_.stopped) core_.on_closed(remote_);
+    forget();
   }
 
  private:
+  // Takes the connection off its loop's set and the server's counts (once).
+  void forget() {
+    if (!alive_) return;
+    alive_ = false;
+    adopter_ = nullptr;
+    loop_.connections.erase(this);
+    if (core_.on_closed && !core_.stopped) core_.on_closed(remote_);
+  }
 
   asio::steady_timer& shutdown_signal() {
     if (!shutdown_signal_) {
@@ -515,8 +530,7 @@ class connection : public std::enable_shared_from_this<connection>, private last
     exchange& ex = *ex_;
     ex.park_pending_ = false;
     parser_.reset();  // a new one for the next request
-    std::string().swap(ex.scratch_);
-    std::vector<asio::const_buffer>().swap(ex.gather_);
+    ex.release_write_buffers();
     ex.query_ = query_params{};  // parsed query and path parameters: the parked object
     decltype(ex.params_)().swap(ex.params_);  // copied what it needs
     if (core_.draining) return spawn_later(wake::shutdown);
@@ -554,15 +568,13 @@ class connection : public std::enable_shared_from_this<connection>, private last
     if (id != peer_watch_id_) return;  // cancelled by stop_peer_watch
     peer_watch_ = false;
     if (ec) return;
-    char probe;
-    ssize_t n = ::recv(stream_.socket().native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-      peer_closed_ = true;
-      unpark(wake::peer_closed);
-    } else if (n > 0) {
-      peer_sent_ = true;
-    } else {
-      watch_peer();  // spurious readiness
+    switch (peek_peer(stream_.socket())) {
+      case peer_peek::closed:
+        peer_closed_ = true;
+        unpark(wake::peer_closed);
+        break;
+      case peer_peek::data: peer_sent_ = true; break;
+      case peer_peek::nothing: watch_peer(); break;  // spurious readiness
     }
   }
   void stop_peer_watch() {
@@ -622,8 +634,7 @@ class connection : public std::enable_shared_from_this<connection>, private last
       co_await dispatch(*ex_);
       if (ex_->adopted_) {  // an upgraded session owns the connection now
         parser_.reset();
-        std::string().swap(ex_->scratch_);
-        std::vector<asio::const_buffer>().swap(ex_->gather_);
+        ex_->release_write_buffers();
         co_return;
       }
       if (ex_->park_pending_) co_return park();
@@ -992,9 +1003,7 @@ asio::awaitable<exchange::wake> exchange::wait_any(StartWait&& start_wait,
   ++st.pending;
   sock.async_wait(asio::ip::tcp::socket::wait_read, [&st, &sock](std::error_code ec) {
     if (ec) return st.finish(wake::none);
-    char probe;
-    ssize_t n = ::recv(sock.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+    if (detail::peek_peer(sock) == detail::peer_peek::closed)
       st.finish(wake::peer_closed);
     else
       --st.pending;  // data waiting: stop watching, keep waiting for the others

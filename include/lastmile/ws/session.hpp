@@ -167,7 +167,6 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
     conn_ = ex.adopt(this);
     in_ = std::move(initial);
     if (o_.counters) o_.counters->open.fetch_add(1, std::memory_order_relaxed);
-    started_ = true;
     arm_tick();
     if (ex_.shutting_down()) close_with(close_code::going_away, "server shutting down");
     read_step();  // the bytes that came with the handshake, then the first read
@@ -176,7 +175,7 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
 
   // The last handler has run: the connection closes.
   ~session() {
-    if (started_ && o_.counters) o_.counters->open.fetch_sub(1, std::memory_order_relaxed);
+    if (conn_ && o_.counters) o_.counters->open.fetch_sub(1, std::memory_order_relaxed);  // started
   }
 
   // Frame parser callbacks (public for the parser's concept; not an API).
@@ -645,7 +644,6 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
   bool read_pending_ = false;
   bool read_paused_ = false;
   bool stop_ = false;
-  bool started_ = false;
   bool writer_running_ = false;
   bool ending_ = false;           // end() runs: no new writer
 };
