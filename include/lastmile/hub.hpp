@@ -12,6 +12,7 @@
 #include <lastmile/core/topic.hpp>
 
 #include <asio/any_io_executor.hpp>
+#include <asio/io_context.hpp>
 #include <asio/associated_cancellation_slot.hpp>
 #include <asio/associated_executor.hpp>
 #include <asio/async_result.hpp>
@@ -22,6 +23,7 @@
 #include <asio/execution/outstanding_work.hpp>
 
 #include <atomic>
+#include <memory>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -58,17 +60,42 @@ struct wait_bucket {
 };
 
 struct waiter_base {
-  explicit waiter_base(asio::any_io_executor ex) : executor(std::move(ex)) {}
+  waiter_base() = default;
+  waiter_base(const waiter_base&) = delete;
+  waiter_base& operator=(const waiter_base&) = delete;
   virtual ~waiter_base() = default;
-  // Runs on `executor`: clears cancellation, frees the waiter, invokes the handler.
+  // Runs on executor(): the waiter's completion (an allocated waiter frees itself).
   virtual void complete(std::error_code ec) = 0;
+  virtual asio::any_io_executor executor() const = 0;  // where the completion is posted
 
-  asio::any_io_executor executor;  // where the completion is posted (work-tracked)
-  std::vector<wait_link> links;
-  bool registered = false;         // guarded by the hub's mutex
+  // One link per pattern of the filter: the first inline (one topic, the usual
+  // case, needs no allocation), the others in `more`.
+  wait_link& link_at(std::size_t i) noexcept { return i == 0 ? first : more[i - 1]; }
+  wait_link first;
+  std::unique_ptr<wait_link[]> more;
+  std::uint32_t link_count = 0;
+  bool registered = false;  // guarded by the hub's mutex
 };
 
 }  // namespace detail
+
+// A wait that lives inside its owner: hub::arm registers it without allocating,
+// the hub posts notify(w, ec) to its executor once (an event matching the filter
+// exists after the cursor; errc::shut_down), hub::disarm withdraws it at once. A
+// stream that waits after every write pays no allocation, no cancellation slot and
+// no handler copy per wait. The owner keeps it (and the filter) alive while it is
+// armed, and must not move it.
+class hub_waiter : public detail::waiter_base {
+ public:
+  using notify_fn = void (*)(hub_waiter&, std::error_code);
+  hub_waiter(asio::io_context::executor_type ex, notify_fn fn) noexcept : executor_(ex), notify_(fn) {}
+  asio::any_io_executor executor() const override { return executor_; }
+  void complete(std::error_code ec) override { notify_(*this, ec); }
+
+ private:
+  asio::io_context::executor_type executor_;
+  notify_fn notify_;
+};
 
 struct hub_stats {
   std::uint64_t published = 0;
@@ -139,6 +166,21 @@ class hub {
         token, ex, after, &filter);
   }
 
+  // The intrusive form of async_wait: `w`'s notify runs once on its executor under
+  // the same conditions (errors: errc::shut_down). `w` must stay alive until it has
+  // run or disarm(w) returned true; arm again only after either. `filter` is read
+  // during the call only.
+  void arm(hub_waiter& w, cursor after, const topic_filter& filter) { register_or_complete(&w, after, filter); }
+
+  // Withdraws an armed `w`: true if it was waiting (its notify will not run); false
+  // if its notify is already on its way (or it was not armed).
+  bool disarm(hub_waiter& w) {
+    std::lock_guard lock(mutex_);
+    if (!w.registered) return false;
+    unlink(&w);
+    return true;
+  }
+
   // Ends every wait with errc::shut_down; later waits fail at once. Publishing still works.
   void shutdown() {
     std::vector<detail::waiter_base*> woken;
@@ -163,18 +205,20 @@ class hub {
  private:
   template <class Handler>
   struct waiter final : detail::waiter_base {
-    waiter(asio::any_io_executor ex, Handler&& h) : waiter_base(std::move(ex)), handler(std::move(h)) {}
+    waiter(asio::any_io_executor ex, Handler&& h) : io(std::move(ex)), handler(std::move(h)) {}
+    asio::any_io_executor executor() const override { return io; }
     void complete(std::error_code ec) override {
       auto slot = asio::get_associated_cancellation_slot(handler);
       if (slot.is_connected()) slot.clear();
       Handler h(std::move(handler));
-      asio::any_io_executor io = std::move(executor);
+      asio::any_io_executor ex = std::move(io);
       delete this;
       // Usually the handler's executor is `io` and this runs inline; a strand or a
       // future's executor gets the handler dispatched to it.
-      auto assoc = asio::get_associated_executor(h, io);
+      auto assoc = asio::get_associated_executor(h, ex);
       asio::dispatch(assoc, [h = std::move(h), ec]() mutable { std::move(h)(ec); });
     }
+    asio::any_io_executor io;  // work-tracked
     Handler handler;
   };
 
@@ -203,6 +247,12 @@ class hub {
     // clears the slot; cancellation is emitted from the handler's own context.
     if (slot.is_connected()) slot.template emplace<cancel_handler>(cancel_handler{this, w});
 
+    register_or_complete(w, after, filter);
+  }
+
+  // Links `w` for `filter`, or posts its completion at once (an event is already
+  // there, the cursor is not retained, or the hub is shut down).
+  void register_or_complete(detail::waiter_base* w, cursor after, const topic_filter& filter) {
     std::error_code immediate;
     bool done_now = false;
     {
@@ -222,7 +272,6 @@ class hub {
     if (done_now) {
       std::vector<detail::waiter_base*> one{w};
       post_completions(one, immediate);
-      return;
     }
   }
 
@@ -241,8 +290,10 @@ class hub {
 
   void link(detail::waiter_base* w, const topic_filter& filter) {
     const auto& pats = filter.patterns();
-    w->links.resize(pats.empty() ? 1 : pats.size());
-    for (std::size_t i = 0; i < w->links.size(); ++i) {
+    const std::size_t n = pats.empty() ? 1 : pats.size();
+    if (n > 1 && (!w->more || w->link_count < n)) w->more = std::make_unique<detail::wait_link[]>(n - 1);
+    w->link_count = static_cast<std::uint32_t>(n);
+    for (std::size_t i = 0; i < n; ++i) {
       detail::wait_bucket* b;
       if (pats.empty()) {
         b = &all_;
@@ -251,7 +302,7 @@ class hub {
       } else {
         b = &bucket_for(exact_, pats[i].text, false);
       }
-      auto& l = w->links[i];
+      auto& l = w->link_at(i);
       l.owner = w;
       l.bucket = b;
       l.prev = b->head.prev;
@@ -265,7 +316,8 @@ class hub {
   }
 
   void unlink(detail::waiter_base* w) {
-    for (auto& l : w->links) {
+    for (std::size_t i = 0; i < w->link_count; ++i) {
+      auto& l = w->link_at(i);
       l.prev->next = l.next;
       l.next->prev = l.prev;
       auto* b = l.bucket;
@@ -274,7 +326,6 @@ class hub {
         map.erase(map.find(b->key));
       }
     }
-    w->links.clear();
     w->registered = false;
     --waiter_count_;
   }
@@ -316,11 +367,11 @@ class hub {
   // Posts completions grouped by executor: one post per distinct executor.
   static void post_completions(std::vector<detail::waiter_base*>& ws, std::error_code ec) {
     while (!ws.empty()) {
-      asio::any_io_executor ex = ws.front()->executor;
+      asio::any_io_executor ex = ws.front()->executor();
       std::vector<detail::waiter_base*> group;
       std::size_t keep = 0;
       for (auto* w : ws) {
-        if (w->executor == ex) group.push_back(w);
+        if (w->executor() == ex) group.push_back(w);
         else ws[keep++] = w;
       }
       ws.resize(keep);

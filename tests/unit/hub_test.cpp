@@ -213,3 +213,95 @@ TEST_CASE("a publish wakes waiters on several io_contexts, each on its own threa
   t1.join();
   t2.join();
 }
+
+namespace {
+// An intrusive waiter that counts its notifications.
+struct counting_waiter : hub_waiter {
+  explicit counting_waiter(asio::io_context& io) : hub_waiter(io.get_executor(), &notify) {}
+  int calls = 0;
+  std::error_code last;
+  static void notify(hub_waiter& w, std::error_code ec) {
+    auto& self = static_cast<counting_waiter&>(w);
+    ++self.calls;
+    self.last = ec;
+  }
+};
+}  // namespace
+
+TEST_CASE("intrusive waits: arm, wake once, re-arm; the filter is read only while arming") {
+  asio::io_context io;
+  memory_log log;
+  hub h(log);
+  counting_waiter w(io);
+  {
+    auto f = *topic_filter::parse({"orders.*", "alerts"});  // two links: one inline, one more
+    h.arm(w, h.head(), f);
+  }  // the filter is gone: the hub does not keep it
+  CHECK(h.stats().waiters == 1);
+  REQUIRE(h.publish("other", "m", "x"));
+  io.run_for(20ms);
+  io.restart();
+  CHECK(w.calls == 0);
+  REQUIRE(h.publish("alerts", "m", "x"));
+  REQUIRE(h.publish("orders.eu", "m", "y"));  // the waiter is already unlinked: no second notify
+  io.run_for(20ms);
+  io.restart();
+  CHECK(w.calls == 1);
+  CHECK(!w.last);
+  CHECK(h.stats().waiters == 0);
+
+  // Re-armed after its events: at once (posted) when something is already there.
+  auto one = *topic_filter::parse({"orders.*"});
+  h.arm(w, h.earliest(), one);
+  CHECK(w.calls == 1);  // never inline
+  io.run_for(20ms);
+  io.restart();
+  CHECK(w.calls == 2);
+  // Re-armed at the head: waits again, and a publish of another prefix leaves it.
+  h.arm(w, h.head(), one);
+  REQUIRE(h.publish("ordersx", "m", "z"));
+  io.run_for(20ms);
+  io.restart();
+  CHECK(w.calls == 2);
+  CHECK(h.stats().waiters == 1);
+  REQUIRE(h.publish("orders.us", "m", "z"));
+  io.run_for(20ms);
+  io.restart();
+  CHECK(w.calls == 3);
+}
+
+TEST_CASE("intrusive waits: disarm withdraws at once; not after the wake; shutdown notifies") {
+  asio::io_context io;
+  memory_log log;
+  hub h(log);
+  auto f = *topic_filter::parse({"t"});
+  counting_waiter w(io);
+  h.arm(w, h.head(), f);
+  CHECK(h.disarm(w));        // it was waiting: nothing will follow
+  CHECK_FALSE(h.disarm(w));  // not armed any more
+  CHECK(h.stats().waiters == 0);
+  REQUIRE(h.publish("t", "m", "x"));
+  io.run_for(20ms);
+  io.restart();
+  CHECK(w.calls == 0);
+
+  // Woken but not yet run: disarm says so, and the notify still comes (once).
+  h.arm(w, h.head(), f);
+  REQUIRE(h.publish("t", "m", "y"));
+  CHECK_FALSE(h.disarm(w));
+  io.run_for(20ms);
+  io.restart();
+  CHECK(w.calls == 1);
+
+  // Shutdown notifies armed waiters with shut_down; arming afterwards does at once.
+  h.arm(w, h.head(), f);
+  h.shutdown();
+  io.run_for(20ms);
+  io.restart();
+  CHECK(w.calls == 2);
+  CHECK(w.last == make_error_code(errc::shut_down));
+  h.arm(w, h.head(), f);
+  io.run_for(20ms);
+  CHECK(w.calls == 3);
+  CHECK(w.last == make_error_code(errc::shut_down));
+}

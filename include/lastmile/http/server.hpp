@@ -132,9 +132,11 @@ class adopter {
 };
 
 // Shared ownership of a connection whose upgraded protocol runs on plain callbacks
-// after its handler has returned (exchange::adopt): the connection, its stream and
-// its exchange stay valid while a copy exists. close() -- or destroying the last
-// one -- closes the connection. Use it on the connection's loop only.
+// after its handler has returned (exchange::adopt): the connection and its stream
+// stay valid while a copy exists; the exchange does not (it is freed when the
+// handler returns: copy what the session needs from it, e.g. its claims, first).
+// close() -- or destroying the last one -- closes the connection. Use it on the
+// connection's loop only.
 class adopted_connection {
  public:
   adopted_connection() = default;
@@ -152,6 +154,9 @@ class adopted_connection {
   // The adopter's one deadline, an entry in the loop's timer wheel (10 ms
   // resolution); time_point::max() clears it. adopter::on_deadline() runs then.
   void set_deadline(std::chrono::steady_clock::time_point t);
+  http::stream& stream() const noexcept;
+  // A graceful shutdown has begun (adopter::on_shutdown was or will be called).
+  bool shutting_down() const noexcept;
 
  private:
   friend class exchange;
@@ -171,7 +176,7 @@ struct route_entry {
 // After a readiness wait on an idle socket: has the peer closed (EOF or error), sent
 // bytes (left in the socket, only peeked), or was the readiness spurious?
 enum class peer_peek : std::uint8_t { closed, data, nothing };
-inline peer_peek peek_peer(asio::ip::tcp::socket& sock) {
+inline peer_peek peek_peer(http::stream::socket_type& sock) {
   char probe;
   ssize_t n = ::recv(sock.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
   if (n > 0) return peer_peek::data;
@@ -201,7 +206,8 @@ using park_handler = asio::cancellation_slot_binder<detail::park_wake, asio::can
 // While parked the exchange keeps the request's method, target, version, flags and
 // claims; the parsed query and path parameters are released (as are headers and
 // body after release_request_headers()), so copy into the parked object what
-// resume() needs.
+// resume() needs. A streaming exchange (begin_stream: its head is out) keeps
+// nothing of the request: req() is then empty and claims() none.
 class parked {
  public:
   virtual ~parked() = default;
@@ -211,21 +217,29 @@ class parked {
   // The wait ended for `why` (wake::event, timeout, peer_closed, shutdown or
   // source_error). Runs as a coroutine of the connection.
   virtual asio::awaitable<void> resume(exchange& ex, wake why) = 0;
+  // Optional: withdraws the pending source wait at once. true: it was pending and
+  // the handler will never be called (it has been destroyed); false (the default):
+  // the connection cancels through the handler's cancellation slot and waits for
+  // its completion. A source with intrusive waits (hub::arm / hub::disarm) does the
+  // former and needs no slot.
+  virtual bool cancel_wait() noexcept { return false; }
 };
 
 // One request and its response, handed to a route's handler.
 class exchange {
  public:
-  const request& req() const noexcept { return req_; }
+  const request& req() const noexcept { return rs_ ? rs_->req : none().req; }
   std::optional<std::string_view> param(std::string_view name) const noexcept {
-    for (const auto& [k, v] : params_)
-      if (k == name) return std::string_view(v);
+    if (rs_)
+      for (const auto& [k, v] : rs_->params)
+        if (k == name) return std::string_view(v);
     return std::nullopt;
   }
-  const query_params& query() const noexcept { return query_; }
-  const std::optional<auth::claims>& claims() const noexcept { return claims_; }
+  const query_params& query() const noexcept { return rs_ ? rs_->query : none().query; }
+  const std::optional<auth::claims>& claims() const noexcept { return rs_ ? rs_->claims : none().claims; }
   const asio::ip::address& remote_address() const noexcept;
   asio::any_io_executor get_executor();
+  asio::io_context::executor_type loop_executor();  // the same, not type-erased
   http::stream& stream();
 
   // Whether the connection stays open after this response.
@@ -266,7 +280,8 @@ class exchange {
   void mark_upgraded() noexcept { upgraded_ = true; responded_ = true; }
   // After mark_upgraded(): the protocol goes on without the handler's coroutine (a
   // session of plain asynchronous operations); the handler returns and the
-  // connection stays open until the returned handle is closed or destroyed.
+  // connection stays open until the returned handle is closed or destroyed. The
+  // exchange itself ends when the handler returns.
   adopted_connection adopt(adopter* events = nullptr);
   // Bytes received after this request (pipelined data, or the upgraded protocol's).
   std::string take_buffered();
@@ -289,8 +304,9 @@ class exchange {
   // have read what they need, so a waiting connection does not keep the request's
   // header block; method, target (path and query), version and flags stay.
   void release_request_headers() noexcept {
-    header_list().swap(req_.headers);
-    std::string().swap(req_.body);
+    if (!rs_) return;
+    header_list().swap(rs_->req.headers);
+    std::string().swap(rs_->req.body);
   }
 
   // What ended a wait_any.
@@ -322,12 +338,22 @@ class exchange {
 
  private:
   friend class detail::connection;
-  explicit exchange(detail::connection& c) : conn_(c) {}
+  explicit exchange(detail::connection& c) : conn_(c), rs_(std::make_unique<request_state>()) {}
+  // What the handler reads. Its own allocation, so that a streaming exchange that
+  // parks (an idle SSE stream) drops all of it: ~270 bytes per stream.
+  struct request_state {
+    request req;
+    std::vector<std::pair<std::string_view, std::string>> params;
+    query_params query;
+    std::optional<auth::claims> claims;
+  };
+  static const request_state& none() noexcept {
+    static const request_state empty;
+    return empty;
+  }
   detail::connection& conn_;
-  request req_;
-  std::vector<std::pair<std::string_view, std::string>> params_;
-  query_params query_;
-  std::optional<auth::claims> claims_;
+  std::unique_ptr<request_state> rs_;
+  bool keep_alive_ = false;  // the request's, kept when rs_ is dropped
   bool responded_ = false;
   bool streaming_ = false;
   bool chunked_ = false;
@@ -471,13 +497,13 @@ class connection : public std::enable_shared_from_this<connection>, private last
   // Plain TCP between requests: one readiness wait, no coroutine. The deadline
   // (idle or header timeout) or a drain cancels it.
   void wait_idle() {
-    stream_.socket().async_wait(asio::ip::tcp::socket::wait_read, [self = shared_from_this()](std::error_code ec) {
+    stream_.socket().async_wait(http::stream::socket_type::wait_read, http::detail::exact_size([self = shared_from_this()](std::error_code ec) {
       if (ec || self->timed_out_ || !self->stream_.is_open() ||
           (self->core_.draining && self->buffer_.empty()))
         return self->finish();
       self->fresh_ = true;
       self->spawn(std::nullopt);
-    });
+    }));
   }
 
   // The connection's one deadline is an entry in its loop's timer wheel: arming,
@@ -531,8 +557,13 @@ class connection : public std::enable_shared_from_this<connection>, private last
     ex.park_pending_ = false;
     parser_.reset();  // a new one for the next request
     ex.release_write_buffers();
-    ex.query_ = query_params{};  // parsed query and path parameters: the parked object
-    decltype(ex.params_)().swap(ex.params_);  // copied what it needs
+    if (buffer_.empty()) std::string().swap(buffer_);  // keep no receive capacity while parked
+    if (ex.streaming_) {
+      ex.rs_.reset();  // a stream's head is out: it needs nothing of the request
+    } else {
+      ex.rs_->query = query_params{};  // parsed query and path parameters: the parked
+      decltype(ex.rs_->params)().swap(ex.rs_->params);  // object copied what it needs
+    }
     if (core_.draining) return spawn_later(wake::shutdown);
     if (peer_closed_ || !stream_.is_open()) return spawn_later(wake::peer_closed);
     const auto generation = ++park_generation_;
@@ -549,9 +580,13 @@ class connection : public std::enable_shared_from_this<connection>, private last
     parked_now_ = false;
     park_result_ = w;
     disarm();
-    // A source wait still pending is cancelled; its completion resumes the exchange
-    // (so its handler never outlives the parking it belongs to).
-    if (source_pending_) return source_cancel_.emit(asio::cancellation_type::all);
+    // A source wait still pending is withdrawn at once, or cancelled: then its
+    // completion resumes the exchange (so its handler never outlives the parking it
+    // belongs to).
+    if (source_pending_) {
+      if (!ex_->parked_->cancel_wait()) return source_cancel_.emit(asio::cancellation_type::all);
+      source_pending_ = false;
+    }
     spawn_later(w);
   }
   // Watches the socket for the peer closing: readable with nothing to read (peeked,
@@ -561,8 +596,8 @@ class connection : public std::enable_shared_from_this<connection>, private last
   void watch_peer() {
     peer_watch_ = true;
     auto id = ++peer_watch_id_;
-    stream_.socket().async_wait(asio::ip::tcp::socket::wait_read,
-                                [self = shared_from_this(), id](std::error_code ec) { self->on_peer(id, ec); });
+    stream_.socket().async_wait(http::stream::socket_type::wait_read,
+                                http::detail::exact_size([self = shared_from_this(), id](std::error_code ec) { self->on_peer(id, ec); }));
   }
   void on_peer(std::uint32_t id, std::error_code ec) {
     if (id != peer_watch_id_) return;  // cancelled by stop_peer_watch
@@ -630,11 +665,13 @@ class connection : public std::enable_shared_from_this<connection>, private last
       phase_ = phase::handling;
       core_.stats.requests_total.fetch_add(1, std::memory_order_relaxed);
       ex_.reset(new exchange(*this));
-      std::swap(ex_->req_, parser_->get());  // the parser's request keeps its capacity for the next one
+      std::swap(ex_->rs_->req, parser_->get());  // the parser's request keeps its capacity for the next one
+      ex_->keep_alive_ = ex_->rs_->req.keep_alive;
       co_await dispatch(*ex_);
       if (ex_->adopted_) {  // an upgraded session owns the connection now
         parser_.reset();
-        ex_->release_write_buffers();
+        std::string().swap(buffer_);  // the session took what was buffered
+        ex_.reset();                  // and copied what it needs of the exchange
         co_return;
       }
       if (ex_->park_pending_) co_return park();
@@ -657,7 +694,7 @@ class connection : public std::enable_shared_from_this<connection>, private last
     }
     const bool done = ex.upgraded_ || ex.streaming_ || !ex.keep_alive() || !stream_.is_open();
     const bool upgraded = ex.upgraded_;
-    if (parser_) std::swap(ex.req_, parser_->get());
+    if (parser_ && ex.rs_) std::swap(ex.rs_->req, parser_->get());
     ex_.reset();
     if (done && !upgraded && stream_.is_open()) co_await graceful_close();
     co_return !done;
@@ -720,7 +757,7 @@ class connection : public std::enable_shared_from_this<connection>, private last
   // dispatch frame for as long as a streaming handler runs.
   routed route(exchange& ex) {
     routed r;
-    const auto& req = ex.req_;
+    const auto& req = ex.rs_->req;
     auto m = core_.routes.match(req.method, req.path());
     if (!m) {
       r.status = m.http_status();
@@ -729,9 +766,9 @@ class connection : public std::enable_shared_from_this<connection>, private last
       r.message = r.status == 404 ? "no such resource" : r.status == 405 ? "method not allowed for this resource" : "malformed path";
       return r;
     }
-    ex.params_ = std::move(m.params);
+    ex.rs_->params = std::move(m.params);
     if (auto q = parse_query(req.query())) {
-      ex.query_ = std::move(*q);
+      ex.rs_->query = std::move(*q);
     } else {
       r.status = 400, r.code = "bad_request", r.message = "malformed query string";
       return r;
@@ -745,7 +782,7 @@ class connection : public std::enable_shared_from_this<connection>, private last
         r.message = std::move(outcome.message);
         return r;
       }
-      ex.claims_ = std::move(outcome.claims);
+      ex.rs_->claims = std::move(outcome.claims);
     }
     r.entry = m.handler;
     return r;
@@ -842,6 +879,8 @@ inline adopted_connection exchange::adopt(adopter* events) {
   conn_.adopter_ = events;
   return adopted_connection(conn_.shared_from_this());
 }
+inline http::stream& adopted_connection::stream() const noexcept { return conn_->stream_; }
+inline bool adopted_connection::shutting_down() const noexcept { return conn_->core_.draining.load(); }
 inline void adopted_connection::set_deadline(std::chrono::steady_clock::time_point t) {
   if (!conn_ || !conn_->alive_) return;
   if (t == std::chrono::steady_clock::time_point::max()) conn_->disarm();
@@ -852,9 +891,10 @@ inline void adopted_connection::set_deadline(std::chrono::steady_clock::time_poi
 
 inline const asio::ip::address& exchange::remote_address() const noexcept { return conn_.remote_; }
 inline asio::any_io_executor exchange::get_executor() { return conn_.stream_.get_executor(); }
+inline asio::io_context::executor_type exchange::loop_executor() { return conn_.stream_.socket().get_executor(); }
 inline http::stream& exchange::stream() { return conn_.stream_; }
 inline bool exchange::keep_alive() const noexcept {
-  return req_.keep_alive && !close_ && !conn_.core_.draining.load(std::memory_order_relaxed);
+  return keep_alive_ && !close_ && !conn_.core_.draining.load(std::memory_order_relaxed);
 }
 inline bool exchange::shutting_down() const noexcept { return conn_.core_.draining.load(); }
 
@@ -873,7 +913,7 @@ inline asio::awaitable<std::error_code> exchange::respond(int status, std::span<
   head.headers = std::move(headers);
   if (!content_type.empty()) head.headers.emplace_back("Content-Type", std::string(content_type));
   head.close = !keep_alive();
-  if (!head.close && req_.version_major == 1 && req_.version_minor == 0)
+  if (!head.close && req().version_major == 1 && req().version_minor == 0)
     head.headers.emplace_back("Connection", "keep-alive");  // HTTP/1.0 closes unless told
   head.framing = body_framing::content_length;
   head.content_length = body_size;
@@ -893,7 +933,7 @@ inline asio::awaitable<std::error_code> exchange::respond(int status, std::span<
 
 inline void exchange::abort() noexcept {
   std::error_code ignored;
-  conn_.stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  conn_.stream_.socket().shutdown(http::stream::socket_type::shutdown_both, ignored);
   responded_ = true;
   close_ = true;
 }
@@ -908,7 +948,7 @@ inline asio::awaitable<std::error_code> exchange::begin_stream(int status, heade
   response_head head;
   head.status = status;
   head.headers = std::move(headers);
-  chunked_ = req_.version_major == 1 && req_.version_minor >= 1;
+  chunked_ = req().version_major == 1 && req().version_minor >= 1;
   head.framing = chunked_ ? body_framing::chunked : body_framing::none;
   head.close = !chunked_;
   scratch_.clear();
@@ -1001,7 +1041,7 @@ asio::awaitable<exchange::wake> exchange::wait_any(StartWait&& start_wait,
   // that did arrive (a pipelined request) stay in the socket for later; watching
   // stops then, since readability cannot tell us more.
   ++st.pending;
-  sock.async_wait(asio::ip::tcp::socket::wait_read, [&st, &sock](std::error_code ec) {
+  sock.async_wait(http::stream::socket_type::wait_read, [&st, &sock](std::error_code ec) {
     if (ec) return st.finish(wake::none);
     if (detail::peek_peer(sock) == detail::peer_peek::closed)
       st.finish(wake::peer_closed);
@@ -1173,7 +1213,7 @@ class server {
     }
     while (acceptor_ && acceptor_->is_open()) {
       auto& lp = *loops_[next++ % loops_.size()];
-      asio::ip::tcp::socket sock(lp.ctx);
+      http::stream::socket_type sock(lp.ctx.get_executor());
       std::error_code ec;
       co_await acceptor_->async_accept(sock, asio::redirect_error(asio::use_awaitable, ec));
       if (ec) {
@@ -1186,7 +1226,7 @@ class server {
       start_connection(std::move(sock), lp);
       for (int i = 1; i < accept_batch && acceptor_->is_open(); ++i) {
         auto& more_lp = *loops_[next % loops_.size()];
-        asio::ip::tcp::socket more(more_lp.ctx);
+        http::stream::socket_type more(more_lp.ctx.get_executor());
         acceptor_->accept(more, ec);
         if (ec) break;  // nothing pending (would_block), or an error the next wait reports
         ++next;
@@ -1195,7 +1235,7 @@ class server {
     }
   }
 
-  void start_connection(asio::ip::tcp::socket sock, detail::loop& lp) {
+  void start_connection(http::stream::socket_type sock, detail::loop& lp) {
     std::error_code ec;
     sock.set_option(asio::ip::tcp::no_delay(true), ec);
     auto remote = sock.remote_endpoint(ec).address();
@@ -1232,7 +1272,7 @@ class server {
     if (it != core.per_ip.end() && --it->second == 0) core.per_ip.erase(it);
   }
 
-  static asio::awaitable<void> refuse(asio::ip::tcp::socket sock, int status, bool tls) {
+  static asio::awaitable<void> refuse(http::stream::socket_type sock, int status, bool tls) {
     // Over a cap: plain text on a TLS port would be garbage, so on TLS we just close;
     // on plain HTTP the client gets a JSON reason.
     std::error_code ec;
@@ -1244,7 +1284,7 @@ class server {
                                           status == 503 ? "too many connections" : "too many connections from this address",
                                           true);
     co_await asio::async_write(sock, asio::buffer(out), asio::redirect_error(asio::use_awaitable, ec));
-    sock.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+    sock.shutdown(http::stream::socket_type::shutdown_send, ec);
     asio::steady_timer t(sock.get_executor(), 200ms);
     co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     sock.close(ec);

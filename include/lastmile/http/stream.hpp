@@ -1,7 +1,9 @@
 #pragma once
 // A connection's byte stream: plain TCP or TLS over TCP. Sessions (HTTP, SSE,
 // WebSocket) are written once against this type instead of being templated twice.
+#include <asio/bind_allocator.hpp>
 #include <asio/buffer.hpp>
+#include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/ssl/stream.hpp>
@@ -19,22 +21,53 @@
 
 namespace lastmile::http {
 
+namespace detail {
+
+// The allocator of operations that stay pending while a connection waits (an idle
+// keep-alive, a parked stream's peer watch, a WebSocket's next read). Without it
+// asio takes their memory from its per-thread recycling cache, whose blocks are
+// sized by the largest recent operation (an accept: ~256 bytes) and are then held
+// for as long as the wait lasts; this one allocates exactly the operation's size.
+template <class T>
+struct exact_allocator : std::allocator<T> {
+  using value_type = T;
+  exact_allocator() noexcept = default;
+  template <class U>
+  exact_allocator(const exact_allocator<U>&) noexcept {}
+  template <class U>
+  struct rebind {
+    using other = exact_allocator<U>;
+  };
+};
+
+// `handler` with exact_allocator as its associated allocator.
+template <class Handler>
+auto exact_size(Handler&& handler) {
+  return asio::bind_allocator(exact_allocator<void>(), std::forward<Handler>(handler));
+}
+
+}  // namespace detail
+
 class stream {
  public:
   using tcp = asio::ip::tcp;
-  using tls_stream = asio::ssl::stream<tcp::socket>;
+  // Sockets bound to an io_context's executor, not the type-erased any_io_executor:
+  // the socket and every operation pending on it carry 8 bytes of executor instead
+  // of 56, which an idle connection with a pending readiness wait pays twice.
+  using socket_type = asio::basic_stream_socket<tcp, asio::io_context::executor_type>;
+  using tls_stream = asio::ssl::stream<socket_type>;
 
-  explicit stream(tcp::socket s) : s_(std::in_place_index<0>, std::move(s)) {
+  explicit stream(socket_type s) : s_(std::in_place_index<0>, std::move(s)) {
     std::error_code ignored;
     std::get<0>(s_).non_blocking(true, ignored);  // read_append reads synchronously after a wait
   }
   // The TLS stream (~440 bytes with its engine's timers and buffers) lives on the
   // heap, so a plain connection does not carry its size.
-  stream(tcp::socket s, asio::ssl::context& ctx)
+  stream(socket_type s, asio::ssl::context& ctx)
       : s_(std::in_place_index<1>, std::make_unique<tls_stream>(std::move(s), ctx)) {}
 
   bool is_tls() const noexcept { return s_.index() == 1; }
-  tcp::socket& socket() noexcept {
+  socket_type& socket() noexcept {
     return is_tls() ? std::get<1>(s_)->next_layer() : std::get<0>(s_);
   }
   asio::any_io_executor get_executor() { return socket().get_executor(); }
@@ -65,7 +98,7 @@ class stream {
     }
     auto& sock = std::get<0>(s_);
     for (;;) {
-      co_await sock.async_wait(tcp::socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+      co_await sock.async_wait(socket_type::wait_read, asio::redirect_error(asio::use_awaitable, ec));
       if (ec) co_return 0;
       std::size_t n = sock.read_some(asio::buffer(scratch.data(), scratch.size()), ec);
       if (ec == asio::error::would_block || ec == asio::error::try_again) continue;  // spurious wake-up
@@ -93,15 +126,15 @@ class stream {
           });
       return;
     }
-    std::get<0>(s_).async_wait(tcp::socket::wait_read,
-                               [this, &dst, scratch, h = std::forward<Handler>(handler)](std::error_code ec) mutable {
+    std::get<0>(s_).async_wait(socket_type::wait_read,
+                               detail::exact_size([this, &dst, scratch, h = std::forward<Handler>(handler)](std::error_code ec) mutable {
                                  if (ec) return std::move(h)(ec, std::size_t{0});
                                  std::size_t n = std::get<0>(s_).read_some(asio::buffer(scratch.data(), scratch.size()), ec);
                                  if (ec == asio::error::would_block || ec == asio::error::try_again)
                                    return async_read_append(dst, scratch, std::move(h));  // spurious wake-up
                                  if (!ec) dst.append(scratch.data(), n);
                                  std::move(h)(ec, ec ? std::size_t{0} : n);
-                               });
+                               }));
   }
 
   template <class MutableBuffers>
@@ -160,11 +193,11 @@ class stream {
   }
   void shutdown_send() noexcept {
     std::error_code ignored;
-    socket().shutdown(tcp::socket::shutdown_send, ignored);
+    socket().shutdown(socket_type::shutdown_send, ignored);
   }
   void close() noexcept {
     std::error_code ignored;
-    socket().shutdown(tcp::socket::shutdown_both, ignored);
+    socket().shutdown(socket_type::shutdown_both, ignored);
     socket().close(ignored);
   }
   bool is_open() noexcept { return socket().is_open(); }
@@ -172,7 +205,7 @@ class stream {
  private:
   // One non-blocking gather write; 0 (and no error) when the socket is full.
   template <class ConstBuffers>
-  static std::size_t try_write(tcp::socket& sock, const ConstBuffers& buffers, std::error_code& ec) {
+  static std::size_t try_write(socket_type& sock, const ConstBuffers& buffers, std::error_code& ec) {
     std::size_t n = sock.write_some(buffers, ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
       ec = {};
@@ -181,7 +214,7 @@ class stream {
     return ec ? 0 : n;
   }
 
-  std::variant<tcp::socket, std::unique_ptr<tls_stream>> s_;
+  std::variant<socket_type, std::unique_ptr<tls_stream>> s_;
 };
 
 }  // namespace lastmile::http

@@ -12,6 +12,7 @@
 #include <lastmile/core/concepts.hpp>
 #include <lastmile/core/event_json.hpp>
 #include <lastmile/http/server.hpp>
+#include <lastmile/http/source_wait.hpp>
 
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
@@ -150,12 +151,13 @@ namespace detail {
 template <event_source Source>
 class held_poll final : public http::parked {
  public:
-  held_poll(Source& source, topic_filter filter, cursor c, std::size_t limit, const options& o)
-      : source_(source), filter_(std::move(filter)), c_(c), limit_(limit), o_(o) {}
+  held_poll(http::exchange& ex, Source& source, topic_filter filter, cursor c, std::size_t limit, const options& o)
+      : source_(source), filter_(std::move(filter)), c_(c), limit_(limit), o_(o), wait_(ex) {}
 
   void start_wait(http::exchange& ex, http::park_handler h) override {
-    source_.async_wait(ex.get_executor(), c_, filter_, std::move(h));
+    wait_.start(source_, ex, std::move(h), c_, filter_);
   }
+  bool cancel_wait() noexcept override { return wait_.cancel(source_); }
 
   asio::awaitable<void> resume(http::exchange& ex, http::wake why) override {
     if (why == http::wake::timeout && o_.counters) o_.counters->timeouts.fetch_add(1, std::memory_order_relaxed);
@@ -176,6 +178,7 @@ class held_poll final : public http::parked {
   cursor c_;
   std::size_t limit_;
   const options& o_;
+  http::source_wait<Source> wait_;
 };
 
 }  // namespace detail
@@ -204,7 +207,7 @@ asio::awaitable<void> serve(http::exchange& ex, Source& source, request_params p
   }
   if (o.counters) o.counters->held.fetch_add(1, std::memory_order_relaxed);
   ex.release_request_headers();  // a held poll keeps only what it needs to answer
-  ex.park(std::make_unique<detail::held_poll<Source>>(source, std::move(p.filter), c, p.limit, o),
+  ex.park(std::make_unique<detail::held_poll<Source>>(ex, source, std::move(p.filter), c, p.limit, o),
           asio::steady_timer::clock_type::now() + p.timeout);
 }
 

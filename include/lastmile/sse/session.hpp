@@ -8,6 +8,7 @@
 // A client that stops reading blocks only its own session (one write in flight);
 // the log moves on without it and, if it falls out of retention, it gets a reset.
 #include <lastmile/core/concepts.hpp>
+#include <lastmile/http/source_wait.hpp>
 #include <lastmile/http/server.hpp>
 #include <lastmile/sse/encoder.hpp>
 
@@ -93,13 +94,14 @@ template <event_source Source>
 class stream_state final : public http::parked {
  public:
   using clock = asio::steady_timer::clock_type;
-  stream_state(Source& source, topic_filter filter, cursor start, const options& o,
+  stream_state(http::exchange& ex, Source& source, topic_filter filter, cursor start, const options& o,
                std::optional<clock::time_point> end_at)
-      : source_(source), filter_(std::move(filter)), c_(start), o_(o), end_at_(end_at) {}
+      : source_(source), filter_(std::move(filter)), c_(start), o_(o), end_at_(end_at), wait_(ex) {}
 
   void start_wait(http::exchange& ex, http::park_handler h) override {
-    source_.async_wait(ex.get_executor(), c_, filter_, std::move(h));
+    wait_.start(source_, ex, std::move(h), c_, filter_);
   }
+  bool cancel_wait() noexcept override { return wait_.cancel(source_); }
 
   asio::awaitable<void> resume(http::exchange& ex, http::wake why) override {
     std::optional<clock::time_point> again;
@@ -163,6 +165,7 @@ class stream_state final : public http::parked {
   cursor c_;
   const options& o_;
   std::optional<clock::time_point> end_at_;
+  http::source_wait<Source> wait_;
 };
 
 }  // namespace detail
@@ -194,7 +197,7 @@ asio::awaitable<void> serve(http::exchange& ex, Source& source, topic_filter fil
   // The token's expiry as a steady deadline (the stream ends there).
   std::optional<clock::time_point> end_at;
   if (expires) end_at = clock::now() + std::chrono::duration_cast<clock::duration>(*expires - std::chrono::system_clock::now());
-  auto state = std::make_unique<detail::stream_state<Source>>(source, std::move(filter), start, o, end_at);
+  auto state = std::make_unique<detail::stream_state<Source>>(ex, source, std::move(filter), start, o, end_at);
 
   std::optional<clock::time_point> park_until;
   {

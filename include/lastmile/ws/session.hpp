@@ -30,6 +30,7 @@
 #include <lastmile/auth/authorization.hpp>
 #include <lastmile/core/concepts.hpp>
 #include <lastmile/http/server.hpp>
+#include <lastmile/http/source_wait.hpp>
 #include <lastmile/ws/close.hpp>
 #include <lastmile/ws/control.hpp>
 #include <lastmile/ws/deflate.hpp>
@@ -145,16 +146,20 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
   using clock = asio::steady_timer::clock_type;
 
   session(http::exchange& ex, Source& source, const options& o, const handshake_result& hs, position resume)
-      : ex_(ex), source_(source), o_(o), executor_(ex.get_executor()),
-        parser_(parser_options{.max_message_size = o.max_message_size}), resume_(resume) {
+      : source_(source), o_(o), executor_(ex.loop_executor()),
+        parser_(parser_options{.max_message_size = o.max_message_size}), resume_(resume),
+        armed_(ex.loop_executor()) {
     if (hs.deflate) {
       parser_.enable_deflate(hs.deflate->params);
       // Shared compressed frames need our window at 15 and a reset per message.
       deflate_events_ = hs.deflate->params.server_no_context_takeover && hs.deflate->params.server_max_window_bits == 15;
     }
-    if (ex.claims() && ex.claims()->expires) {
-      auto left = *ex.claims()->expires - std::chrono::system_clock::now();
-      expires_at_ = clock::now() + std::chrono::duration_cast<clock::duration>(left);
+    if (ex.claims()) {  // the exchange ends when the handler returns: keep a copy
+      claims_ = std::make_unique<const auth::claims>(*ex.claims());
+      if (claims_->expires) {
+        auto left = *claims_->expires - std::chrono::system_clock::now();
+        expires_at_ = clock::now() + std::chrono::duration_cast<clock::duration>(left);
+      }
     }
     last_received_ = clock::now();
     error_window_start_ = clock::now();
@@ -168,7 +173,7 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
     in_ = std::move(initial);
     if (o_.counters) o_.counters->open.fetch_add(1, std::memory_order_relaxed);
     arm_tick();
-    if (ex_.shutting_down()) close_with(close_code::going_away, "server shutting down");
+    if (conn_.shutting_down()) close_with(close_code::going_away, "server shutting down");
     read_step();  // the bytes that came with the handshake, then the first read
     wake_writer();
   }
@@ -211,7 +216,7 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
         in_.clear();
         // An idle plain session keeps no buffer (bytes arrive in the loop's scratch);
         // TLS decrypts into in_, so it keeps one record's room unless it grew large.
-        if (!ex_.stream().is_tls() || in_.capacity() > 256 * 1024) std::string().swap(in_);
+        if (!conn_.stream().is_tls() || in_.capacity() > 256 * 1024) std::string().swap(in_);
         if (parser_.closed()) return read_done();  // the peer's close: nothing follows it
       }
       if (stop_) return read_done();
@@ -222,7 +227,7 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
         return;
       }
       read_pending_ = true;
-      ex_.stream().async_read_append(in_, session_detail::thread_scratch(),
+      conn_.stream().async_read_append(in_, session_detail::thread_scratch(),
                                      [self = this->shared_from_this()](std::error_code ec, std::size_t) {
                                        self->read_pending_ = false;
                                        if (ec) {
@@ -297,7 +302,7 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
   }
 
   bool may_read(const topic_filter& f) const {
-    if (ex_.claims()) return auth::may_read(*ex_.claims(), f);
+    if (claims_) return auth::may_read(*claims_, f);
     return !o_.require_claims;
   }
 
@@ -335,7 +340,7 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
   void publish(const control_message& m) {
     if constexpr (requires(Source& s, std::string_view v) { { s.publish(v, v, v) } -> std::same_as<result<cursor>>; }) {
       bool allowed = o_.allow_publish;
-      if (allowed && ex_.claims()) allowed = auth::may_publish(*ex_.claims(), m.topic);
+      if (allowed && claims_) allowed = auth::may_publish(*claims_, m.topic);
       else if (allowed && o_.require_claims) allowed = false;
       if (!allowed) return send_error(error_codes::forbidden, "this connection may not publish");
       auto id = source_.publish(m.topic, m.event, m.data);
@@ -401,7 +406,7 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
   struct wait_guard {
     session* s;
     ~wait_guard() {
-      if (s && s->source_wait_pending_) s->source_cancel_.emit(asio::cancellation_type::all);
+      if (s) s->cancel_source_wait();
     }
   };
 
@@ -447,7 +452,7 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
         writer_running_ = false;
         co_return true;
       }
-      std::size_t bytes = co_await ex_.stream().write(parts, ec);
+      std::size_t bytes = co_await conn_.stream().write(parts, ec);
       if (ec) break;
       resume_reader();  // the queue is empty again: a paused reader may go on
       if (o_.counters) {
@@ -466,11 +471,11 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
   // every wait is cancelled (their handlers release the session).
   asio::awaitable<void> end() {
     ending_ = true;
-    if (source_wait_pending_) source_cancel_.emit(asio::cancellation_type::all);
+    cancel_source_wait();
     if (close_sent_ && server_initiated_ && !reader_done_ && !stop_) {
       // We closed first: half-close (nothing follows our close frame), then give the
       // peer a moment to answer before the connection is closed.
-      ex_.stream().shutdown_send();
+      conn_.stream().shutdown_send();
       resume_reader();  // its close may be behind replies we no longer send
       const auto deadline = clock::now() + o_.close_timeout;
       asio::steady_timer t(executor_);
@@ -484,7 +489,7 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
     }
     stop_ = true;
     conn_.set_deadline(clock::time_point::max());
-    if (read_pending_) ex_.stream().cancel();
+    if (read_pending_) conn_.stream().cancel();
     resume_reader();  // a paused reader ends (read_step sees stop_)
   }
 
@@ -501,6 +506,7 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
   void collect_events(std::string& resets, event_batch& out) {
     if (subs_.empty()) return;
     const std::size_t share = std::max<std::size_t>(16, o_.batch_max / subs_.size());
+    thread_local std::vector<read_range> reads_;  // scratch: an idle session keeps none
     reads_.clear();
     std::optional<cursor> horizon;
     if (subs_.size() > 1) horizon = source_.head();
@@ -543,32 +549,55 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
   // cursor. A subscription change replaces it (cancel, then re-arm when it has ended).
   void arm_source_wait() {
     if (source_wait_pending_) {
-      if (filter_dirty_) source_cancel_.emit(asio::cancellation_type::all);
-      return;
+      if (!filter_dirty_) return;
+      cancel_source_wait();
+      if (source_wait_pending_) return;  // its completion wakes the writer, which re-arms
     }
     if (subs_.empty()) return;
     filter_dirty_ = false;
     cursor lowest = subs_.front().at;
     for (const auto& s : subs_)
       if (session_detail::less(s.at, lowest)) lowest = s.at;
-    if (!wait_filter_) {  // kept until the subscriptions change
+    // One subscription: its own filter (a hub reads the filter only while arming).
+    const bool own_filter = http::intrusive_source<Source> && subs_.size() == 1;
+    if (!wait_filter_ && !own_filter) {  // kept until the subscriptions change
       std::vector<std::string_view> patterns;
       patterns.reserve(subs_.size());
       for (const auto& s : subs_) patterns.push_back(s.topic);
       wait_filter_ = std::make_shared<const topic_filter>(std::move(*topic_filter::parse(patterns)));
     }
-    auto filter = wait_filter_;
     source_wait_pending_ = true;
     auto self = this->shared_from_this();
-    // The handler holds the session (and the filter) until it runs, however the
-    // session ended in the meantime.
-    source_.async_wait(executor_, lowest, *filter,
-                       asio::bind_cancellation_slot(source_cancel_.slot(), [self, filter](std::error_code ec) {
-                         self->source_wait_pending_ = false;
-                         if (ec && ec != asio::error::operation_aborted)
-                           self->close_with(close_code::going_away, "server shutting down");
-                         self->wake_writer();
-                       }));
+    // The wait holds the session until it completes or is withdrawn, however the
+    // session ended in the meantime (and, with async_wait, the filter).
+    if constexpr (http::intrusive_source<Source>) {
+      armed_.self = std::move(self);
+      source_.arm(armed_, lowest, own_filter ? subs_.front().filter : *wait_filter_);
+    } else {
+      auto filter = wait_filter_;
+      source_.async_wait(executor_, lowest, *filter,
+                         asio::bind_cancellation_slot(source_cancel_.slot(), [self, filter](std::error_code ec) {
+                           self->source_done(ec);
+                         }));
+    }
+  }
+  void source_done(std::error_code ec) {
+    source_wait_pending_ = false;
+    if (ec && ec != asio::error::operation_aborted) close_with(close_code::going_away, "server shutting down");
+    wake_writer();
+  }
+  // Ends a pending source wait: withdrawn at once (a hub: nothing follows), or
+  // cancelled through its slot (its completion follows). Called by the writer,
+  // which holds the session.
+  void cancel_source_wait() {
+    if (!source_wait_pending_) return;
+    if constexpr (http::intrusive_source<Source>) {
+      if (!source_.disarm(armed_)) return;  // its notify is on its way
+      source_wait_pending_ = false;
+      armed_.self.reset();
+    } else {
+      source_cancel_.emit(asio::cancellation_type::all);
+    }
   }
 
   // --- heartbeat, token expiry, shutdown ------------------------------------------
@@ -596,7 +625,7 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
     // reader and the writer, even a write that would never finish.
     if (now - last_received_ >= 2 * o_.heartbeat) {
       stop_ = true;
-      ex_.stream().cancel();
+      conn_.stream().cancel();
       resume_reader();  // a paused reader ends too
       return wake_writer();
     }
@@ -613,10 +642,10 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
   };
 
   http::adopted_connection conn_;  // first: closed last, after everything below is gone
-  http::exchange& ex_;
   Source& source_;
   const options& o_;
-  asio::any_io_executor executor_;
+  asio::io_context::executor_type executor_;
+  std::unique_ptr<const auth::claims> claims_;  // the upgrade request's (none: anonymous)
   frame_parser parser_;
   position resume_;               // ?resumeFrom=, the default start of subscriptions
   std::string in_;                // received bytes not yet parsed (empty while waiting)
@@ -624,10 +653,23 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
   std::string pending_;           // ready frames (replies, pongs) for the writer, in order
   std::string close_frame_;
   std::vector<subscription> subs_;
-  std::vector<read_range> reads_; // scratch of collect_events
   std::shared_ptr<const topic_filter> wait_filter_;  // all subscriptions' patterns (arm_source_wait)
   asio::steady_timer* close_timer_ = nullptr;  // end()'s wait for the peer's close
   asio::cancellation_signal source_cancel_;
+  // The source wait of a hub (intrusive): it holds the session while armed.
+  struct armed_wait final : hub_waiter {
+    explicit armed_wait(asio::io_context::executor_type ex) : hub_waiter(ex, &notify) {}
+    std::shared_ptr<session> self;
+    static void notify(hub_waiter& w, std::error_code ec) {
+      auto& a = static_cast<armed_wait&>(w);
+      std::shared_ptr<session> s = std::move(a.self);
+      s->source_done(ec);
+    }
+  };
+  struct no_wait {
+    explicit no_wait(asio::io_context::executor_type) {}
+  };
+  [[no_unique_address]] std::conditional_t<http::intrusive_source<Source>, armed_wait, no_wait> armed_;
   std::optional<clock::time_point> expires_at_;
   clock::time_point last_received_;
   clock::time_point error_window_start_;
