@@ -55,7 +55,6 @@
 #include <string_view>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 namespace lastmile::http {
@@ -362,17 +361,37 @@ class exchange {
   bool park_pending_ = false;
   bool adopted_ = false;
   int status_ = 0;
-  std::string scratch_;
-  std::vector<asio::const_buffer> gather_;  // reused by write_body
-  void release_write_buffers() noexcept {  // a waiting exchange keeps no capacity
-    std::string().swap(scratch_);
-    std::vector<asio::const_buffer>().swap(gather_);
-  }
   std::unique_ptr<parked> parked_;
   std::optional<asio::steady_timer::time_point> park_deadline_;
 };
 
 namespace detail {
+
+// A client address as 16 bytes (IPv4 mapped into IPv6): the key of the per-address
+// connection counts. Every client with its own address has an entry, so it is kept
+// small (a node of 48 bytes instead of 64 with the address as a string).
+struct ip_key {
+  std::array<unsigned char, 16> bytes{};
+  static ip_key of(const asio::ip::address& a) {
+    ip_key k;
+    if (a.is_v4()) {
+      auto b = a.to_v4().to_bytes();
+      k.bytes[10] = k.bytes[11] = 0xff;
+      std::copy(b.begin(), b.end(), k.bytes.begin() + 12);
+    } else {
+      k.bytes = a.to_v6().to_bytes();
+    }
+    return k;
+  }
+  bool operator==(const ip_key&) const = default;
+};
+struct ip_key_hash {
+  std::size_t operator()(const ip_key& k) const noexcept {
+    std::uint64_t h = 14695981039346656037ull;  // FNV-1a
+    for (unsigned char c : k.bytes) h = (h ^ c) * 1099511628211ull;
+    return static_cast<std::size_t>(h);
+  }
+};
 
 // Everything connections share with their server.
 struct server_core {
@@ -385,7 +404,7 @@ struct server_core {
   std::atomic<bool> stopped{false};  // the loops are done (server destruction)
   std::function<void(const asio::ip::address&)> on_closed;  // a connection has closed (its loop's thread)
   std::mutex ip_mutex;
-  std::unordered_map<std::string, std::size_t> per_ip;  // client address -> open connections
+  std::unordered_map<ip_key, std::uint32_t, ip_key_hash> per_ip;  // client address -> open connections
 };
 
 // Per event loop: the loop and the connections it runs (touched only on its thread).
@@ -394,7 +413,7 @@ struct loop {
   // Declared before ctx: connections destroyed with ctx's pending handlers unlink
   // themselves from these.
   lastmile::detail::timer_wheel wheel;  // every connection deadline of this loop
-  std::unordered_set<connection*> connections;
+  connection* first_connection = nullptr;  // its connections: an intrusive list (no node each)
   std::vector<char> receive_buffer = std::vector<char>(64 * 1024);  // shared by the loop's reads
   asio::io_context ctx{1};
   asio::steady_timer wheel_timer{ctx};  // the wheel's one timer
@@ -447,11 +466,13 @@ class connection : public std::enable_shared_from_this<connection>, private last
 
   // Starts serving, on the connection's loop.
   void start() {
-    loop_.connections.insert(this);
+    link_into_loop();
     arm(core_.options.header_timeout);
     if (stream_.is_tls()) spawn(std::nullopt);  // the handshake and TLS reads run in the coroutine
     else wait_idle();
   }
+
+  connection* next_in_loop() const noexcept { return next_in_loop_; }
 
   // Called on this connection's loop when the server starts draining.
   void begin_drain() {
@@ -533,12 +554,27 @@ class connection : public std::enable_shared_from_this<connection>, private last
   }
 
  private:
-  // Takes the connection off its loop's set and the server's counts (once).
+  void link_into_loop() {
+    next_in_loop_ = loop_.first_connection;
+    if (next_in_loop_) next_in_loop_->prev_in_loop_ = this;
+    loop_.first_connection = this;
+    in_loop_ = true;
+  }
+  void unlink_from_loop() {
+    if (!in_loop_) return;
+    if (prev_in_loop_) prev_in_loop_->next_in_loop_ = next_in_loop_;
+    else loop_.first_connection = next_in_loop_;
+    if (next_in_loop_) next_in_loop_->prev_in_loop_ = prev_in_loop_;
+    prev_in_loop_ = next_in_loop_ = nullptr;
+    in_loop_ = false;
+  }
+
+  // Takes the connection off its loop's list and the server's counts (once).
   void forget() {
     if (!alive_) return;
     alive_ = false;
     adopter_ = nullptr;
-    loop_.connections.erase(this);
+    unlink_from_loop();
     if (core_.on_closed && !core_.stopped) core_.on_closed(remote_);
   }
 
@@ -556,7 +592,6 @@ class connection : public std::enable_shared_from_this<connection>, private last
     exchange& ex = *ex_;
     ex.park_pending_ = false;
     parser_.reset();  // a new one for the next request
-    ex.release_write_buffers();
     if (buffer_.empty()) std::string().swap(buffer_);  // keep no receive capacity while parked
     if (ex.streaming_) {
       ex.rs_.reset();  // a stream's head is out: it needs nothing of the request
@@ -846,6 +881,8 @@ class connection : public std::enable_shared_from_this<connection>, private last
   std::unique_ptr<request_parser> parser_;  // while reading requests; none while idle or parked
   std::unique_ptr<exchange> ex_;            // the request being answered (or parked)
   adopter* adopter_ = nullptr;              // the session that adopted the connection
+  connection* prev_in_loop_ = nullptr;      // the loop's list of connections
+  connection* next_in_loop_ = nullptr;
   std::string buffer_;  // received, not yet parsed
   std::unique_ptr<asio::steady_timer> shutdown_signal_;  // made on first use (exchange::wait_shutdown)
   asio::cancellation_signal source_cancel_;  // a parked exchange's source wait
@@ -863,6 +900,7 @@ class connection : public std::enable_shared_from_this<connection>, private last
   bool peer_watch_ = false;   // a readiness wait is on the socket
   bool peer_closed_ = false;  // the peer closed while watched
   bool peer_sent_ = false;    // the peer sent bytes while watched (watching stopped)
+  bool in_loop_ = false;      // linked in the loop's list
 };
 
 inline void park_wake::operator()(std::error_code ec) const { conn->on_source(generation, ec); }
@@ -917,16 +955,17 @@ inline asio::awaitable<std::error_code> exchange::respond(int status, std::span<
     head.headers.emplace_back("Connection", "keep-alive");  // HTTP/1.0 closes unless told
   head.framing = body_framing::content_length;
   head.content_length = body_size;
-  scratch_.clear();
-  append_head(scratch_, head);
+  std::string head_bytes;
+  append_head(head_bytes, head);
   responded_ = true;
   status_ = status;
   conn_.core_.stats.count_response(status);
-  gather_.clear();
-  gather_.push_back(asio::buffer(scratch_));
-  gather_.insert(gather_.end(), body_parts.begin(), body_parts.end());
+  std::vector<asio::const_buffer> gather;
+  gather.reserve(body_parts.size() + 1);
+  gather.push_back(asio::buffer(head_bytes));
+  gather.insert(gather.end(), body_parts.begin(), body_parts.end());
   std::error_code ec;
-  co_await conn_.stream_.write(gather_, ec);
+  co_await conn_.stream_.write(gather, ec);
   if (ec) close_ = true;
   co_return ec;
 }
@@ -951,15 +990,14 @@ inline asio::awaitable<std::error_code> exchange::begin_stream(int status, heade
   chunked_ = req().version_major == 1 && req().version_minor >= 1;
   head.framing = chunked_ ? body_framing::chunked : body_framing::none;
   head.close = !chunked_;
-  scratch_.clear();
-  append_head(scratch_, head);
+  std::string head_bytes;
+  append_head(head_bytes, head);
   responded_ = true;
   streaming_ = true;
   status_ = status;
   conn_.core_.stats.count_response(status);
   std::error_code ec;
-  co_await conn_.stream_.write(asio::buffer(scratch_), ec);
-  std::string().swap(scratch_);  // chunk headers fit in the small-string buffer
+  co_await conn_.stream_.write(asio::buffer(head_bytes), ec);
   co_return ec;
 }
 
@@ -972,13 +1010,16 @@ inline asio::awaitable<std::error_code> exchange::write_body(std::span<const asi
     co_await conn_.stream_.write(parts, ec);
     co_return ec;
   }
-  scratch_.clear();
-  append_chunk_header(scratch_, total);  // "<hex>\r\n"
-  gather_.clear();
-  gather_.push_back(asio::buffer(scratch_));
-  gather_.insert(gather_.end(), parts.begin(), parts.end());
-  gather_.push_back(asio::buffer(std::string_view("\r\n")));
-  co_await conn_.stream_.write(gather_, ec);
+  // The chunk header and the gather list live in this frame, not in the exchange: a
+  // parked stream between writes keeps neither.
+  std::string chunk_head;  // "<hex>\r\n": within the small-string buffer
+  append_chunk_header(chunk_head, total);
+  std::vector<asio::const_buffer> gather;
+  gather.reserve(parts.size() + 2);
+  gather.push_back(asio::buffer(chunk_head));
+  gather.insert(gather.end(), parts.begin(), parts.end());
+  gather.push_back(asio::buffer(std::string_view("\r\n")));
+  co_await conn_.stream_.write(gather, ec);
   co_return ec;
 }
 
@@ -1174,7 +1215,7 @@ class server {
     });
     for (auto& lp : loops_)
       asio::post(lp->ctx, [lp = lp.get()] {
-        for (auto* c : lp->connections) c->begin_drain();
+        for (auto* c = lp->first_connection; c;) std::exchange(c, c->next_in_loop())->begin_drain();
       });
     // The loops end when their work does. The grace timer ends early when the last
     // connection closes; if it fires, what is left is closed, then abandoned.
@@ -1185,7 +1226,7 @@ class server {
         if (ec) return;  // cancelled: every connection closed in time
         for (auto& lp : loops_)
           asio::post(lp->ctx, [lp = lp.get()] {
-            for (auto* c : lp->connections) c->force_close();
+            for (auto* c = lp->first_connection; c;) std::exchange(c, c->next_in_loop())->force_close();
           });
         grace_timer_->expires_after(1s);
         grace_timer_->async_wait([this](std::error_code) {
@@ -1258,9 +1299,10 @@ class server {
     auto& o = core_->options;
     if (static_cast<std::size_t>(core_->stats.connections_current.load()) >= o.max_connections) return 503;
     std::lock_guard lock(core_->ip_mutex);
-    auto& n = core_->per_ip[remote.to_string()];
+    const auto key = detail::ip_key::of(remote);
+    auto& n = core_->per_ip[key];
     if (n >= o.max_connections_per_ip) {
-      if (n == 0) core_->per_ip.erase(remote.to_string());
+      if (n == 0) core_->per_ip.erase(key);
       return 429;
     }
     ++n;
@@ -1268,7 +1310,7 @@ class server {
   }
   static void release(detail::server_core& core, const asio::ip::address& remote) {
     std::lock_guard lock(core.ip_mutex);
-    auto it = core.per_ip.find(remote.to_string());
+    auto it = core.per_ip.find(detail::ip_key::of(remote));
     if (it != core.per_ip.end() && --it->second == 0) core.per_ip.erase(it);
   }
 

@@ -447,6 +447,7 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
       if (with_close) parts.push_back(asio::buffer(close_frame_));
       if (parts.empty()) {
         if (reader_done_) break;  // the peer is gone and nothing is left to say
+        std::string().swap(pending_);  // swapped with `control` above: may hold its capacity
         arm_source_wait();
         guard.s = nullptr;  // the source wait stays
         writer_running_ = false;
