@@ -23,6 +23,7 @@
 #include <asio/execution/outstanding_work.hpp>
 
 #include <atomic>
+#include <concepts>
 #include <memory>
 #include <cstdint>
 #include <mutex>
@@ -83,8 +84,8 @@ struct waiter_base {
 // the hub posts notify(w, ec) to its executor once (an event matching the filter
 // exists after the cursor; errc::shut_down), hub::disarm withdraws it at once. A
 // stream that waits after every write pays no allocation, no cancellation slot and
-// no handler copy per wait. The owner keeps it (and the filter) alive while it is
-// armed, and must not move it.
+// no handler copy per wait. The owner keeps it alive and in place while it is
+// armed (the filter only during arm()).
 class hub_waiter : public detail::waiter_base {
  public:
   using notify_fn = void (*)(hub_waiter&, std::error_code);
@@ -95,6 +96,14 @@ class hub_waiter : public detail::waiter_base {
  private:
   asio::io_context::executor_type executor_;
   notify_fn notify_;
+};
+
+// A source with intrusive waits (hub<Log>): transports wait with a hub_waiter member
+// instead of an allocated async_wait when their source is one.
+template <class Source>
+concept intrusive_source = requires(Source& s, hub_waiter& w, cursor c, const topic_filter& f) {
+  s.arm(w, c, f);
+  { s.disarm(w) } -> std::same_as<bool>;
 };
 
 struct hub_stats {

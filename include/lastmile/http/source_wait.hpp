@@ -11,17 +11,10 @@
 #include <lastmile/hub.hpp>
 #include <lastmile/http/server.hpp>
 
-#include <concepts>
 #include <optional>
 #include <utility>
 
 namespace lastmile::http {
-
-template <class Source>
-concept intrusive_source = requires(Source& s, hub_waiter& w, cursor c, const topic_filter& f) {
-  s.arm(w, c, f);
-  { s.disarm(w) } -> std::same_as<bool>;
-};
 
 template <event_source Source>
 class source_wait;

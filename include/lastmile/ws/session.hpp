@@ -30,7 +30,7 @@
 #include <lastmile/auth/authorization.hpp>
 #include <lastmile/core/concepts.hpp>
 #include <lastmile/http/server.hpp>
-#include <lastmile/http/source_wait.hpp>
+#include <lastmile/hub.hpp>
 #include <lastmile/ws/close.hpp>
 #include <lastmile/ws/control.hpp>
 #include <lastmile/ws/deflate.hpp>
@@ -507,8 +507,8 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
   void collect_events(std::string& resets, event_batch& out) {
     if (subs_.empty()) return;
     const std::size_t share = std::max<std::size_t>(16, o_.batch_max / subs_.size());
-    thread_local std::vector<read_range> reads_;  // scratch: an idle session keeps none
-    reads_.clear();
+    thread_local std::vector<read_range> reads;  // scratch: an idle session keeps none
+    reads.clear();
     std::optional<cursor> horizon;
     if (subs_.size() > 1) horizon = source_.head();
     for (auto& s : subs_) {
@@ -516,12 +516,12 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
       read_status st = source_.read_after(s.at, s.filter, share, out);
       const std::size_t n = out.size() - begin;
       if (n == share && (!horizon || session_detail::less(out.back()->id(), *horizon))) horizon = out.back()->id();
-      reads_.push_back({begin, n, st});
+      reads.push_back({begin, n, st});
     }
     std::size_t keep = 0;
     for (std::size_t i = 0; i < subs_.size(); ++i) {
       auto& s = subs_[i];
-      const auto& r = reads_[i];
+      const auto& r = reads[i];
       for (std::size_t j = r.begin; j < r.begin + r.count; ++j)
         if (!horizon || !session_detail::after(out[j]->id(), *horizon)) out[keep++] = std::move(out[j]);
       if (r.status.reset) {
@@ -560,7 +560,7 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
     for (const auto& s : subs_)
       if (session_detail::less(s.at, lowest)) lowest = s.at;
     // One subscription: its own filter (a hub reads the filter only while arming).
-    const bool own_filter = http::intrusive_source<Source> && subs_.size() == 1;
+    const bool own_filter = intrusive_source<Source> && subs_.size() == 1;
     if (!wait_filter_ && !own_filter) {  // kept until the subscriptions change
       std::vector<std::string_view> patterns;
       patterns.reserve(subs_.size());
@@ -571,7 +571,7 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
     auto self = this->shared_from_this();
     // The wait holds the session until it completes or is withdrawn, however the
     // session ended in the meantime (and, with async_wait, the filter).
-    if constexpr (http::intrusive_source<Source>) {
+    if constexpr (intrusive_source<Source>) {
       armed_.self = std::move(self);
       source_.arm(armed_, lowest, own_filter ? subs_.front().filter : *wait_filter_);
     } else {
@@ -592,7 +592,7 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
   // which holds the session.
   void cancel_source_wait() {
     if (!source_wait_pending_) return;
-    if constexpr (http::intrusive_source<Source>) {
+    if constexpr (intrusive_source<Source>) {
       if (!source_.disarm(armed_)) return;  // its notify is on its way
       source_wait_pending_ = false;
       armed_.self.reset();
@@ -670,7 +670,7 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
   struct no_wait {
     explicit no_wait(asio::io_context::executor_type) {}
   };
-  [[no_unique_address]] std::conditional_t<http::intrusive_source<Source>, armed_wait, no_wait> armed_;
+  [[no_unique_address]] std::conditional_t<intrusive_source<Source>, armed_wait, no_wait> armed_;
   std::optional<clock::time_point> expires_at_;
   clock::time_point last_received_;
   clock::time_point error_window_start_;
