@@ -81,21 +81,27 @@ struct waiter_base {
 }  // namespace detail
 
 // A wait that lives inside its owner: hub::arm registers it without allocating,
-// the hub posts notify(w, ec) to its executor once (an event matching the filter
+// the hub posts notify(ec) to notify_executor() once (an event matching the filter
 // exists after the cursor; errc::shut_down), hub::disarm withdraws it at once. A
 // stream that waits after every write pays no allocation, no cancellation slot and
 // no handler copy per wait. The owner keeps it alive and in place while it is
-// armed (the filter only during arm()).
+// armed (the filter only during arm()). A subclass says where and what to run, so
+// the waiter itself stores nothing but its links (an owner usually knows its
+// executor already).
 class hub_waiter : public detail::waiter_base {
  public:
-  using notify_fn = void (*)(hub_waiter&, std::error_code);
-  hub_waiter(asio::io_context::executor_type ex, notify_fn fn) noexcept : executor_(ex), notify_(fn) {}
-  asio::any_io_executor executor() const override { return executor_; }
-  void complete(std::error_code ec) override { notify_(*this, ec); }
+  // Where notify() runs; called by publishing threads while the waiter is armed
+  // or its notify is on its way, so it must not change meanwhile.
+  virtual asio::io_context::executor_type notify_executor() const noexcept = 0;
+  // Runs once per arm() that was not withdrawn, on notify_executor().
+  virtual void notify(std::error_code ec) = 0;
+
+ protected:
+  hub_waiter() = default;
 
  private:
-  asio::io_context::executor_type executor_;
-  notify_fn notify_;
+  asio::any_io_executor executor() const final { return notify_executor(); }
+  void complete(std::error_code ec) final { notify(ec); }
 };
 
 // A source with intrusive waits (hub<Log>): transports wait with a hub_waiter member

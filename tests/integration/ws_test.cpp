@@ -1535,3 +1535,162 @@ TEST_CASE("ws conformance 12.x/13.x: offers x corpora x sizes x fragmentation, r
     CHECK((compressed_events > 0) == server_window_15);
   }
 }
+
+// --- A source without intrusive waits ------------------------------------------------
+// An application's own event source offers async_wait only (no hub::arm/disarm); the
+// transports then wait with it and cancel through its handler's cancellation slot.
+// The same three transports, over real sockets, on such a source.
+namespace {
+
+// Forwards to a hub but hides arm/disarm.
+struct async_only_source {
+  hub<memory_log>& h;
+  read_status read_after(cursor c, const topic_filter& f, std::size_t max, event_batch& out) const {
+    return h.read_after(c, f, max, out);
+  }
+  cursor head() const { return h.head(); }
+  cursor earliest() const { return h.earliest(); }
+  template <class Token>
+  auto async_wait(const asio::any_io_executor& ex, cursor after, const topic_filter& f, Token&& token) {
+    return h.async_wait(ex, after, f, std::forward<Token>(token));
+  }
+  result<cursor> publish(std::string_view topic, std::string_view type, std::string_view data) {
+    return h.publish(topic, type, data);
+  }
+};
+static_assert(event_source<async_only_source>);
+static_assert(!intrusive_source<async_only_source>);
+
+struct async_source_server {
+  memory_log log{memory_log_options{}};
+  hub<memory_log> events{log};
+  async_only_source source{events};
+  ws::options ws_opts;
+  sse::options sse_opts;
+  long_poll::options poll_opts;
+  topic_filter sse_topic = *topic_filter::parse({"t"});  // outside the coroutine (GCC 12 and braced lists)
+  http::server srv;
+  async_source_server() : srv(custom_ws_server::server_options()) {
+    const http::route_options open{.authenticate = false};
+    srv.route("GET", "/ws", [this](http::exchange& ex) { return ws::serve(ex, source, ws_opts); }, open);
+    srv.route("GET", "/sse", [this](http::exchange& ex) -> asio::awaitable<void> {
+      auto start = sse::start_position(ex);
+      co_await sse::serve(ex, source, sse_topic, resolve(source, start ? *start : position::latest()), sse_opts);
+    }, open);
+    srv.route("GET", "/poll", [this](http::exchange& ex) -> asio::awaitable<void> {
+      auto p = long_poll::parse_params(ex.query(), poll_opts);
+      co_await long_poll::serve(ex, source, std::get<long_poll::request_params>(std::move(p)), poll_opts);
+    }, open);
+    srv.on_shutdown([this] { events.shutdown(); });
+    REQUIRE_FALSE(srv.listen("127.0.0.1", 0));
+    srv.start();
+  }
+  ~async_source_server() {
+    srv.shutdown();
+    srv.wait();
+  }
+  std::uint16_t port() const { return srv.local_endpoint().port(); }
+  // Waits until the hub has `n` waiters (the transports parked or withdrew).
+  bool waiters(std::size_t n) {
+    for (int i = 0; i < 500; ++i) {
+      if (events.stats().waiters == n) return true;
+      std::this_thread::sleep_for(10ms);
+    }
+    return false;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a source with async_wait only: SSE, WebSocket and long polls wait, wake and withdraw") {
+  async_source_server s;
+
+  SUBCASE("SSE: parked streams wake for each publish; a closed stream's wait is cancelled") {
+    {
+      testing::client a(s.port()), b(s.port());
+      a.send("GET /sse HTTP/1.1\r\nHost: x\r\n\r\n");
+      b.send("GET /sse HTTP/1.1\r\nHost: x\r\n\r\n");
+      REQUIRE(a.read_until(": connected"));
+      REQUIRE(b.read_until(": connected"));
+      REQUIRE(s.waiters(2));
+      for (int i = 1; i <= 3; ++i) {
+        REQUIRE(s.events.publish("t", "message", "\"sse-" + std::to_string(i) + "\""));
+        CHECK(a.read_until("sse-" + std::to_string(i)));
+        CHECK(b.read_until("sse-" + std::to_string(i)));
+        CHECK(s.waiters(2));  // parked again
+      }
+      REQUIRE(s.events.publish("other", "message", "\"not-for-t\""));
+      REQUIRE(s.events.publish("t", "message", "\"sse-4\""));
+      REQUIRE(a.read_until("sse-4"));
+      CHECK(a.buffered().find("not-for-t") == std::string::npos);
+    }
+    // Both clients are gone: the connections cancel their waits through the slot.
+    CHECK(s.waiters(0));
+  }
+
+  SUBCASE("WebSocket: one and several subscriptions, publish, unsubscribe; a closed session withdraws") {
+    {
+      ws_client w(s.port());
+      REQUIRE(w.head.status == 101);
+      w.subscribe("t");
+      REQUIRE(s.waiters(1));
+      REQUIRE(s.events.publish("t", "message", "\"ws-1\""));
+      auto m = w.next_of("event");
+      REQUIRE(m);
+      CHECK(m->find("ws-1") != std::string::npos);
+      // A second subscription: the wait now covers both patterns.
+      w.subscribe("u.*");
+      REQUIRE(s.events.publish("u.x", "message", "\"ws-2\""));
+      m = w.next_of("event");
+      REQUIRE(m);
+      CHECK(m->find("ws-2") != std::string::npos);
+      // Publishing through the session itself.
+      w.send_text(R"({"type":"publish","topic":"t","event":"message","data":"ws-3"})");
+      auto pub = w.next_of("published");
+      REQUIRE(pub);
+      m = w.next_of("event");
+      REQUIRE(m);
+      CHECK(m->find("ws-3") != std::string::npos);
+      w.send_text(R"({"type":"unsubscribe","topic":"u.*"})");
+      REQUIRE(w.next_of("unsubscribed"));
+      REQUIRE(s.events.publish("u.x", "message", "\"ws-4\""));
+      REQUIRE(s.events.publish("t", "message", "\"ws-5\""));
+      m = w.next_of("event");
+      REQUIRE(m);
+      CHECK(m->find("ws-5") != std::string::npos);  // u.x is no longer subscribed
+      CHECK(s.waiters(1));
+    }
+    CHECK(s.waiters(0));
+  }
+
+  SUBCASE("long poll: a held poll is answered by a publish; a dropped one withdraws") {
+    std::thread publisher([&] {
+      if (s.waiters(1)) (void)s.events.publish("t", "message", "\"poll-1\"");
+    });
+    auto r = testing::request(s.port(), "GET", "/poll?topic=t&timeout=10");
+    publisher.join();
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(r->body.find("poll-1") != std::string::npos);
+    {
+      testing::client c(s.port());
+      c.send("GET /poll?topic=t&timeout=10 HTTP/1.1\r\nHost: x\r\n\r\n");
+      REQUIRE(s.waiters(1));
+    }
+    CHECK(s.waiters(0));
+  }
+
+  SUBCASE("shutdown ends parked streams and sessions waiting on the source") {
+    testing::client a(s.port());
+    a.send("GET /sse HTTP/1.1\r\nHost: x\r\n\r\n");
+    REQUIRE(a.read_until(": connected"));
+    ws_client w(s.port());
+    w.subscribe("t");
+    REQUIRE(s.waiters(2));
+    s.srv.shutdown();
+    auto close = w.wait_close();
+    REQUIRE(close);
+    CHECK(close->close_code() == 1001);
+    CHECK(s.waiters(0));
+  }
+}

@@ -217,13 +217,14 @@ TEST_CASE("a publish wakes waiters on several io_contexts, each on its own threa
 namespace {
 // An intrusive waiter that counts its notifications.
 struct counting_waiter : hub_waiter {
-  explicit counting_waiter(asio::io_context& io) : hub_waiter(io.get_executor(), &notify) {}
+  explicit counting_waiter(asio::io_context& io) : io(io) {}
+  asio::io_context& io;
   int calls = 0;
   std::error_code last;
-  static void notify(hub_waiter& w, std::error_code ec) {
-    auto& self = static_cast<counting_waiter&>(w);
-    ++self.calls;
-    self.last = ec;
+  asio::io_context::executor_type notify_executor() const noexcept override { return io.get_executor(); }
+  void notify(std::error_code ec) override {
+    ++calls;
+    last = ec;
   }
 };
 }  // namespace

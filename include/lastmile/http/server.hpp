@@ -187,6 +187,7 @@ struct park_wake {
   std::shared_ptr<connection> conn;
   std::uint32_t generation = 0;
   void operator()(std::error_code ec) const;
+  asio::io_context::executor_type executor() const noexcept;  // the connection's loop
 };
 }  // namespace detail
 
@@ -236,7 +237,7 @@ class exchange {
   }
   const query_params& query() const noexcept { return rs_ ? rs_->query : none().query; }
   const std::optional<auth::claims>& claims() const noexcept { return rs_ ? rs_->claims : none().claims; }
-  const asio::ip::address& remote_address() const noexcept;
+  asio::ip::address remote_address() const;
   asio::any_io_executor get_executor();
   asio::io_context::executor_type loop_executor();  // the same, not type-erased
   http::stream& stream();
@@ -383,6 +384,11 @@ struct ip_key {
     }
     return k;
   }
+  // The address again (an IPv6 scope id is not kept).
+  asio::ip::address address(bool v4) const {
+    if (v4) return asio::ip::address_v4({bytes[12], bytes[13], bytes[14], bytes[15]});
+    return asio::ip::address_v6(bytes);
+  }
   bool operator==(const ip_key&) const = default;
 };
 struct ip_key_hash {
@@ -402,7 +408,7 @@ struct server_core {
   std::optional<asio::ssl::context> tls;
   std::atomic<bool> draining{false};
   std::atomic<bool> stopped{false};  // the loops are done (server destruction)
-  std::function<void(const asio::ip::address&)> on_closed;  // a connection has closed (its loop's thread)
+  std::function<void(const ip_key&)> on_closed;  // a connection has closed (its loop's thread)
   std::mutex ip_mutex;
   std::unordered_map<ip_key, std::uint32_t, ip_key_hash> per_ip;  // client address -> open connections
 };
@@ -450,10 +456,11 @@ struct loop {
 // an idle or parked connection holds no coroutine frame.
 class connection : public std::enable_shared_from_this<connection>, private lastmile::detail::wheel_entry {
   friend class lastmile::http::adopted_connection;
+  friend struct park_wake;
 
  public:
   connection(server_core& core, loop& lp, stream s, asio::ip::address remote)
-      : core_(core), loop_(lp), stream_(std::move(s)), remote_(std::move(remote)) {
+      : core_(core), loop_(lp), stream_(std::move(s)), remote_(ip_key::of(remote)), remote_v4_(remote.is_v4()) {
     on_expire = [](lastmile::detail::wheel_entry& e) { static_cast<connection&>(e).on_deadline(); };
   }
   ~connection() {
@@ -877,7 +884,7 @@ class connection : public std::enable_shared_from_this<connection>, private last
   server_core& core_;
   loop& loop_;
   http::stream stream_;
-  asio::ip::address remote_;
+  ip_key remote_;  // the peer's address, compactly (remote_address() rebuilds it)
   std::unique_ptr<request_parser> parser_;  // while reading requests; none while idle or parked
   std::unique_ptr<exchange> ex_;            // the request being answered (or parked)
   adopter* adopter_ = nullptr;              // the session that adopted the connection
@@ -901,9 +908,13 @@ class connection : public std::enable_shared_from_this<connection>, private last
   bool peer_closed_ = false;  // the peer closed while watched
   bool peer_sent_ = false;    // the peer sent bytes while watched (watching stopped)
   bool in_loop_ = false;      // linked in the loop's list
+  bool remote_v4_ = false;    // remote_ holds an IPv4 address
 };
 
 inline void park_wake::operator()(std::error_code ec) const { conn->on_source(generation, ec); }
+inline asio::io_context::executor_type park_wake::executor() const noexcept {
+  return conn->stream_.socket().get_executor();
+}
 
 }  // namespace detail
 
@@ -927,7 +938,7 @@ inline void adopted_connection::set_deadline(std::chrono::steady_clock::time_poi
 
 // --- exchange ---------------------------------------------------------------
 
-inline const asio::ip::address& exchange::remote_address() const noexcept { return conn_.remote_; }
+inline asio::ip::address exchange::remote_address() const { return conn_.remote_.address(conn_.remote_v4_); }
 inline asio::any_io_executor exchange::get_executor() { return conn_.stream_.get_executor(); }
 inline asio::io_context::executor_type exchange::loop_executor() { return conn_.stream_.socket().get_executor(); }
 inline http::stream& exchange::stream() { return conn_.stream_; }
@@ -1133,7 +1144,7 @@ class server {
     unsigned n = core_->options.threads ? core_->options.threads : std::max(1u, std::thread::hardware_concurrency());
     for (unsigned i = 0; i < n; ++i) loops_.push_back(std::make_unique<detail::loop>());
     grace_timer_.emplace(loops_[0]->ctx);
-    core_->on_closed = [this](const asio::ip::address& remote) {
+    core_->on_closed = [this](const detail::ip_key& remote) {
       release(*core_, remote);
       if (core_->stats.connections_current.fetch_sub(1) == 1 && core_->draining)
         asio::post(loops_[0]->ctx, [this] { grace_timer_->cancel(); });  // the last one: done early
@@ -1308,9 +1319,9 @@ class server {
     ++n;
     return 0;
   }
-  static void release(detail::server_core& core, const asio::ip::address& remote) {
+  static void release(detail::server_core& core, const detail::ip_key& remote) {
     std::lock_guard lock(core.ip_mutex);
-    auto it = core.per_ip.find(detail::ip_key::of(remote));
+    auto it = core.per_ip.find(remote);
     if (it != core.per_ip.end() && --it->second == 0) core.per_ip.erase(it);
   }
 

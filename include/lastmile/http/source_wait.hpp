@@ -25,26 +25,26 @@ template <event_source Source>
   requires intrusive_source<Source>
 class source_wait<Source> {
  public:
-  explicit source_wait(exchange& ex) : w_(ex.loop_executor()) {}
+  explicit source_wait(exchange&) {}
+  // The handler's cancellation slot is not needed: cancel() withdraws the wait.
   void start(Source& source, exchange&, park_handler h, cursor after, const topic_filter& f) {
-    w_.handler.emplace(std::move(h));
+    w_.wake = std::move(h.get());
     source.arm(w_, after, f);
   }
   bool cancel(Source& source) noexcept {
     if (!source.disarm(w_)) return false;
-    w_.handler.reset();
+    w_.wake.conn.reset();
     return true;
   }
 
  private:
   struct armed final : hub_waiter {
-    explicit armed(asio::io_context::executor_type ex) : hub_waiter(ex, &notify) {}
-    std::optional<park_handler> handler;
-    static void notify(hub_waiter& w, std::error_code ec) {
-      auto& self = static_cast<armed&>(w);
-      park_handler h = std::move(*self.handler);
-      self.handler.reset();
-      std::move(h)(ec);
+    detail::park_wake wake;  // set while armed (it holds the connection)
+    asio::io_context::executor_type notify_executor() const noexcept override { return wake.executor(); }
+    void notify(std::error_code ec) override {
+      detail::park_wake w = std::move(wake);
+      wake.conn.reset();
+      w(ec);
     }
   };
   armed w_;

@@ -1,7 +1,6 @@
 #pragma once
 // A connection's byte stream: plain TCP or TLS over TCP. Sessions (HTTP, SSE,
 // WebSocket) are written once against this type instead of being templated twice.
-#include <asio/bind_allocator.hpp>
 #include <asio/buffer.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
@@ -40,10 +39,17 @@ struct exact_allocator : std::allocator<T> {
   };
 };
 
-// `handler` with exact_allocator as its associated allocator.
+// `handler` with exact_allocator as its associated allocator. A subclass naming the
+// allocator type, rather than asio::bind_allocator, which stores the (empty)
+// allocator beside the handler: 8 bytes more in every pending operation.
+template <class Handler>
+struct exact_handler : Handler {
+  using allocator_type = exact_allocator<void>;
+  allocator_type get_allocator() const noexcept { return {}; }
+};
 template <class Handler>
 auto exact_size(Handler&& handler) {
-  return asio::bind_allocator(exact_allocator<void>(), std::forward<Handler>(handler));
+  return exact_handler<std::decay_t<Handler>>{std::forward<Handler>(handler)};
 }
 
 }  // namespace detail
@@ -135,6 +141,22 @@ class stream {
                                  if (!ec) dst.append(scratch.data(), n);
                                  std::move(h)(ec, ec ? std::size_t{0} : n);
                                }));
+  }
+
+  // Plain TCP only (not is_tls()): `handler(std::error_code)` runs once, on the
+  // socket's executor, when the socket is readable (bytes, EOF or an error), then
+  // read_available() takes what is there. The lightest way to wait for a peer: the
+  // pending operation holds the handler and nothing else (no buffer), so a caller
+  // can parse straight out of a shared scratch buffer.
+  template <class Handler>
+  void async_wait_readable(Handler&& handler) {
+    std::get<0>(s_).async_wait(socket_type::wait_read, detail::exact_size(std::forward<Handler>(handler)));
+  }
+  // Plain TCP only: a non-blocking read into `into`. n > 0 bytes; 0 with ec set:
+  // asio::error::eof (the peer closed), would_block / try_again (nothing there yet:
+  // a spurious wake-up, wait again) or the socket's error.
+  std::size_t read_available(std::span<char> into, std::error_code& ec) {
+    return std::get<0>(s_).read_some(asio::buffer(into.data(), into.size()), ec);
   }
 
   template <class MutableBuffers>

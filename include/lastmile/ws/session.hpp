@@ -146,9 +146,8 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
   using clock = asio::steady_timer::clock_type;
 
   session(http::exchange& ex, Source& source, const options& o, const handshake_result& hs, position resume)
-      : source_(source), o_(o), executor_(ex.loop_executor()),
-        parser_(parser_options{.max_message_size = o.max_message_size}), resume_(resume),
-        armed_(ex.loop_executor()) {
+      : source_(source), o_(o),
+        parser_(parser_options{.max_message_size = o.max_message_size}), resume_(resume) {
     if (hs.deflate) {
       parser_.enable_deflate(hs.deflate->params);
       // Shared compressed frames need our window at 15 and a reset per message.
@@ -159,6 +158,7 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
       if (claims_->expires) {
         auto left = *claims_->expires - std::chrono::system_clock::now();
         expires_at_ = clock::now() + std::chrono::duration_cast<clock::duration>(left);
+        if (expires_at_ == clock::time_point::max()) --expires_at_;  // max means none
       }
     }
     last_received_ = clock::now();
@@ -170,7 +170,7 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
   // connection tells it about its deadline (heartbeat, token expiry) and shutdown.
   void start(http::exchange& ex, std::string initial) {
     conn_ = ex.adopt(this);
-    in_ = std::move(initial);
+    if (!initial.empty()) extra().in = std::move(initial);
     if (o_.counters) o_.counters->open.fetch_add(1, std::memory_order_relaxed);
     arm_tick();
     if (conn_.shutting_down()) close_with(close_code::going_away, "server shutting down");
@@ -194,51 +194,110 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
 
  private:
   struct subscription {
-    std::string topic;    // as the client wrote it (`orders` or `orders.*`)
-    topic_filter filter;  // the same, parsed
+    topic_filter filter;  // one pattern: the topic as the client wrote it, parsed
     cursor at;            // everything after it is still to be sent
+    // The topic as the client wrote it (`orders` or `orders.*`).
+    std::string topic() const { return filter.to_strings().front(); }
+    bool is(std::string_view topic) const {
+      const auto& p = filter.patterns().front();
+      if (!p.prefix) return topic == p.text;
+      return topic.size() == p.text.size() + 1 && topic.starts_with(p.text) && topic.back() == '*';
+    }
   };
+
+  // State that an idle session does not need, allocated on first use and freed
+  // when the writer goes idle with all of it empty: the queue of ready frames, a
+  // message arriving in pieces, our close frame, unparsed bytes (the handshake's
+  // leftovers; TLS records, so a TLS session keeps it), the wait filter of several
+  // subscriptions, end()'s timer.
+  struct extra_state {
+    std::string in;           // received bytes not yet parsed
+    std::string message;      // a text message arriving in pieces
+    std::string pending;      // ready frames (replies, pongs) for the writer, in order
+    std::string close_frame;
+    std::shared_ptr<const topic_filter> wait_filter;  // all subscriptions' patterns (arm_source_wait)
+    asio::steady_timer* close_timer = nullptr;         // end()'s wait for the peer's close
+    bool unused() const noexcept {
+      return in.empty() && message.empty() && pending.empty() && close_frame.empty() && !wait_filter &&
+             !close_timer;
+    }
+  };
+  extra_state& extra() {
+    if (!extra_) extra_ = std::make_unique<extra_state>();
+    return *extra_;
+  }
+  std::size_t pending_size() const noexcept { return extra_ ? extra_->pending.size() : 0; }
+  void drop_wait_filter() noexcept {
+    if (extra_) extra_->wait_filter.reset();
+  }
+  asio::io_context::executor_type executor() noexcept { return conn_.stream().socket().get_executor(); }
 
   // --- reader ----------------------------------------------------------------
 
-  // Handles what is in in_, then arms the next read (unless paused by backpressure
-  // or done). Runs from start(), from the read handler and when the writer resumes it.
+  // Handles bytes not yet parsed (the handshake's leftovers; TLS records), then arms
+  // the next read (unless paused by backpressure or done). Runs from start(), from
+  // the read handlers and when the writer resumes it.
   void read_step() {
-    for (;;) {
+    if (stop_) return read_done();
+    if (extra_ && !extra_->in.empty()) {
+      consume(extra_->in.data(), extra_->in.size());
+      extra_->in.clear();
+      // TLS decrypts into `in`, so it keeps one record's room unless it grew large.
+      if (!conn_.stream().is_tls() || extra_->in.capacity() > 256 * 1024) std::string().swap(extra_->in);
+      if (parser_.closed()) return read_done();  // the peer's close: nothing follows it
       if (stop_) return read_done();
-      if (!in_.empty()) {
-        last_received_ = clock::now();
-        if (!parser_.closed() && !parser_.failed()) {  // after either, bytes are discarded
-          parser_events events{this};
-          auto r = parser_.feed(in_.data(), in_.size(), events);
-          if (!r.ok()) close_with(close_code_for(r.error), describe(r.error));
-        }
-        in_.clear();
-        // An idle plain session keeps no buffer (bytes arrive in the loop's scratch);
-        // TLS decrypts into in_, so it keeps one record's room unless it grew large.
-        if (!conn_.stream().is_tls() || in_.capacity() > 256 * 1024) std::string().swap(in_);
-        if (parser_.closed()) return read_done();  // the peer's close: nothing follows it
-      }
-      if (stop_) return read_done();
-      // Backpressure: a client that sends faster than it reads our replies waits
-      // until the writer has sent what is queued (it calls read_step again).
-      if (pending_.size() > o_.max_pending_bytes) {
-        read_paused_ = true;
-        return;
-      }
-      read_pending_ = true;
-      conn_.stream().async_read_append(in_, session_detail::thread_scratch(),
-                                     [self = this->shared_from_this()](std::error_code ec, std::size_t) {
-                                       self->read_pending_ = false;
-                                       if (ec) {
-                                         // EOF or reset without a close handshake
-                                         if (!self->close_sent_ && !self->stop_) self->peer_gone_ = true;
-                                         return self->read_done();
-                                       }
-                                       self->read_step();
-                                     });
+    }
+    // Backpressure: a client that sends faster than it reads our replies waits
+    // until the writer has sent what is queued (it calls read_step again).
+    if (pending_size() > o_.max_pending_bytes) {
+      read_paused_ = true;
       return;
     }
+    read_pending_ = true;
+    if (conn_.stream().is_tls()) {
+      conn_.stream().async_read_append(extra().in, session_detail::thread_scratch(),
+                                       [self = this->shared_from_this()](std::error_code ec, std::size_t) {
+                                         self->read_pending_ = false;
+                                         if (ec) return self->read_failed();
+                                         self->read_step();
+                                       });
+      return;
+    }
+    // Plain TCP: a readiness wait (its handler is the session pointer), then the
+    // bytes are parsed where they land, in the thread's scratch: an idle session
+    // holds no receive buffer.
+    conn_.stream().async_wait_readable([self = this->shared_from_this()](std::error_code ec) { self->on_readable(ec); });
+  }
+
+  void on_readable(std::error_code ec) {
+    read_pending_ = false;
+    if (ec) return read_failed();
+    if (stop_) return read_done();
+    std::span<char> scratch = session_detail::thread_scratch();
+    const std::size_t n = conn_.stream().read_available(scratch, ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) return read_step();  // spurious
+    if (ec) return read_failed();  // EOF or reset
+    // The parser runs to the end of these bytes before anything else can use the
+    // scratch (what it hands on is copied or queued; the writer is posted).
+    consume(scratch.data(), n);
+    if (parser_.closed()) return read_done();
+    read_step();
+  }
+
+  // Feeds received bytes to the frame parser (after a close or an error they are
+  // discarded).
+  void consume(char* data, std::size_t size) {
+    last_received_ = clock::now();
+    if (parser_.closed() || parser_.failed()) return;
+    parser_events events{this};
+    auto r = parser_.feed(data, size, events);
+    if (!r.ok()) close_with(close_code_for(r.error), describe(r.error));
+  }
+
+  // EOF or reset without a close handshake (or the read was cancelled).
+  void read_failed() {
+    if (!close_sent_ && !stop_) peer_gone_ = true;
+    read_done();
   }
 
   void read_done() {
@@ -259,20 +318,20 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
       close_with(close_code::unsupported_data, "binary messages are not supported");
       return;
     }
-    if (fin && message_.empty()) {
+    if (fin && (!extra_ || extra_->message.empty())) {
       handle_message(chunk);  // the common case: a whole message in one read, no copy
       return;
     }
-    message_.append(chunk);
+    extra().message.append(chunk);
     if (!fin) return;
-    handle_message(message_);
-    message_.clear();
-    if (message_.capacity() > 64 * 1024) std::string().swap(message_);
+    std::string whole;
+    whole.swap(extra_->message);  // handling may queue into extra_
+    handle_message(whole);
   }
 
   void on_ping(std::string_view payload) {
     if (close_queued_) return;
-    append_frame(pending_, opcode::pong, payload);  // in order with everything else queued
+    append_frame(extra().pending, opcode::pong, payload);  // in order with everything else queued
     wake_writer();
   }
 
@@ -281,7 +340,7 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
     close_queued_ = true;
     server_initiated_ = false;
     // Echo the code; an empty close (1005 locally) is answered with an empty one.
-    close_frame_ = code == close_code::no_status ? make_close_frame() : make_close_frame(code);
+    extra().close_frame = code == close_code::no_status ? make_close_frame() : make_close_frame(code);
     wake_writer();
   }
 
@@ -311,28 +370,28 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
     if (!filter) return send_error(error_codes::bad_topic, "invalid topic");
     if (!may_read(*filter)) return send_error(error_codes::forbidden, "this token may not read " + m.topic);
     cursor start = lastmile::resolve(source_, m.from.value_or(resume_));
-    auto same = std::find_if(subs_.begin(), subs_.end(), [&](const subscription& s) { return s.topic == m.topic; });
+    auto same = std::find_if(subs_.begin(), subs_.end(), [&](const subscription& s) { return s.is(m.topic); });
     if (same != subs_.end()) {
       same->at = start;  // subscribing again restarts the subscription where asked
     } else {
       if (subs_.size() >= o_.max_subscriptions)
         return send_error(error_codes::too_many_subscriptions,
                           "at most " + std::to_string(o_.max_subscriptions) + " subscriptions per connection");
-      subs_.push_back({m.topic, std::move(*filter), start});
+      subs_.push_back({std::move(*filter), start});
     }
     filter_dirty_ = true;
-    wait_filter_.reset();
+    drop_wait_filter();
     // Queued now, so it leaves before any event of this subscription (the writer
     // sends queued replies first and reads the subscription only after this).
     reply(subscribed_message(m.topic));
   }
 
   void unsubscribe(const control_message& m) {
-    auto it = std::find_if(subs_.begin(), subs_.end(), [&](const subscription& s) { return s.topic == m.topic; });
+    auto it = std::find_if(subs_.begin(), subs_.end(), [&](const subscription& s) { return s.is(m.topic); });
     if (it != subs_.end()) {
       subs_.erase(it);
       filter_dirty_ = true;
-      wait_filter_.reset();
+      drop_wait_filter();
     }
     reply(unsubscribed_message(m.topic));  // idempotent
   }
@@ -356,7 +415,7 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
   }
 
   void reply(std::string_view json) {
-    append_frame(pending_, opcode::text, json);
+    append_frame(extra().pending, opcode::text, json);
     wake_writer();
   }
 
@@ -380,7 +439,7 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
     if (close_queued_) return;
     close_queued_ = true;
     server_initiated_ = true;
-    close_frame_ = make_close_frame(code, reason);
+    extra().close_frame = make_close_frame(code, reason);
     wake_writer();
   }
 
@@ -390,15 +449,15 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
   // returns) or the session is ending (then it only interrupts the close wait).
   void wake_writer() {
     if (ending_) {
-      if (close_timer_) close_timer_->cancel();
+      if (extra_ && extra_->close_timer) extra_->close_timer->cancel();
       return;
     }
     if (writer_running_) return;
     writer_running_ = true;
     // On the next turn, not inline: what the reader has in hand (several messages of
     // one segment) is handled before the writer looks.
-    asio::post(executor_, [self = this->shared_from_this()] {
-      asio::co_spawn(self->executor_, self->write_loop(self), asio::detached);
+    asio::post(executor(), [self = this->shared_from_this()] {
+      asio::co_spawn(self->executor(), self->write_loop(self), asio::detached);
     });
   }
 
@@ -435,7 +494,7 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
       control.clear();
       resets.clear();
       events.clear();
-      control.swap(pending_);
+      if (extra_) control.swap(extra_->pending);
       if (!control.empty()) parts.push_back(asio::buffer(control));
       if (ping_due_ && !close_queued_) parts.push_back(asio::buffer(session_detail::ping_frame, sizeof session_detail::ping_frame));
       ping_due_ = false;
@@ -444,11 +503,17 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
       for (const auto& e : events)
         parts.push_back(asio::buffer(deflate_events_ ? event_frame_deflated(*e) : event_frame(*e)));
       const bool with_close = close_queued_;
-      if (with_close) parts.push_back(asio::buffer(close_frame_));
+      if (with_close) parts.push_back(asio::buffer(extra().close_frame));
       if (parts.empty()) {
         if (reader_done_) break;  // the peer is gone and nothing is left to say
-        std::string().swap(pending_);  // swapped with `control` above: may hold its capacity
         arm_source_wait();
+        // An idle session keeps none of its occasional state (the queue was swapped
+        // with `control` above and may hold its capacity; a TLS read may be pending
+        // into `in`).
+        if (extra_ && !conn_.stream().is_tls()) {
+          std::string().swap(extra_->pending);
+          if (extra_->unused()) extra_.reset();
+        }
         guard.s = nullptr;  // the source wait stays
         writer_running_ = false;
         co_return true;
@@ -479,14 +544,14 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
       conn_.stream().shutdown_send();
       resume_reader();  // its close may be behind replies we no longer send
       const auto deadline = clock::now() + o_.close_timeout;
-      asio::steady_timer t(executor_);
-      close_timer_ = &t;
+      asio::steady_timer t(executor());
+      extra().close_timer = &t;
       std::error_code ec;
       while (!reader_done_ && clock::now() < deadline) {
         t.expires_at(deadline);
         co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       }
-      close_timer_ = nullptr;
+      extra_->close_timer = nullptr;
     }
     stop_ = true;
     conn_.set_deadline(clock::time_point::max());
@@ -525,7 +590,7 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
       for (std::size_t j = r.begin; j < r.begin + r.count; ++j)
         if (!horizon || !session_detail::after(out[j]->id(), *horizon)) out[keep++] = std::move(out[j]);
       if (r.status.reset) {
-        append_frame(resets, opcode::text, reset_message(s.topic, r.status.reset->earliest));
+        append_frame(resets, opcode::text, reset_message(s.topic(), r.status.reset->earliest));
         if (o_.counters) o_.counters->resets.fetch_add(1, std::memory_order_relaxed);
       }
       if (!horizon || !session_detail::after(r.status.next, *horizon))
@@ -561,11 +626,11 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
       if (session_detail::less(s.at, lowest)) lowest = s.at;
     // One subscription: its own filter (a hub reads the filter only while arming).
     const bool own_filter = intrusive_source<Source> && subs_.size() == 1;
-    if (!wait_filter_ && !own_filter) {  // kept until the subscriptions change
-      std::vector<std::string_view> patterns;
+    if (!own_filter && !(extra_ && extra_->wait_filter)) {  // kept until the subscriptions change
+      std::vector<std::string> patterns;
       patterns.reserve(subs_.size());
-      for (const auto& s : subs_) patterns.push_back(s.topic);
-      wait_filter_ = std::make_shared<const topic_filter>(std::move(*topic_filter::parse(patterns)));
+      for (const auto& s : subs_) patterns.push_back(s.topic());
+      extra().wait_filter = std::make_shared<const topic_filter>(std::move(*topic_filter::parse(patterns)));
     }
     source_wait_pending_ = true;
     auto self = this->shared_from_this();
@@ -573,10 +638,10 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
     // session ended in the meantime (and, with async_wait, the filter).
     if constexpr (intrusive_source<Source>) {
       armed_.self = std::move(self);
-      source_.arm(armed_, lowest, own_filter ? subs_.front().filter : *wait_filter_);
+      source_.arm(armed_, lowest, own_filter ? subs_.front().filter : *extra_->wait_filter);
     } else {
-      auto filter = wait_filter_;
-      source_.async_wait(executor_, lowest, *filter,
+      auto filter = extra_->wait_filter;
+      source_.async_wait(executor(), lowest, *filter,
                          asio::bind_cancellation_slot(source_cancel_.slot(), [self, filter](std::error_code ec) {
                            self->source_done(ec);
                          }));
@@ -605,7 +670,7 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
 
   void arm_tick() {
     auto next = clock::now() + o_.heartbeat;
-    if (expires_at_ && *expires_at_ < next) next = *expires_at_;
+    if (expires_at_ < next) next = expires_at_;
     conn_.set_deadline(next);
   }
 
@@ -616,8 +681,8 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
   void on_deadline() override {
     if (stop_) return;
     const auto now = clock::now();
-    if (expires_at_ && now >= *expires_at_) {
-      expires_at_.reset();
+    if (now >= expires_at_) {
+      expires_at_ = clock::time_point::max();
       close_with(close_code::policy_violation, "token expired");
       return arm_tick();
     }
@@ -645,33 +710,26 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
   http::adopted_connection conn_;  // first: closed last, after everything below is gone
   Source& source_;
   const options& o_;
-  asio::io_context::executor_type executor_;
   std::unique_ptr<const auth::claims> claims_;  // the upgrade request's (none: anonymous)
   frame_parser parser_;
   position resume_;               // ?resumeFrom=, the default start of subscriptions
-  std::string in_;                // received bytes not yet parsed (empty while waiting)
-  std::string message_;           // a text message arriving in pieces
-  std::string pending_;           // ready frames (replies, pongs) for the writer, in order
-  std::string close_frame_;
   std::vector<subscription> subs_;
-  std::shared_ptr<const topic_filter> wait_filter_;  // all subscriptions' patterns (arm_source_wait)
-  asio::steady_timer* close_timer_ = nullptr;  // end()'s wait for the peer's close
-  asio::cancellation_signal source_cancel_;
+  std::unique_ptr<extra_state> extra_;  // see extra_state: none while idle
+  struct no_cancel {};
+  // A source without arm/disarm is waited on with async_wait, cancelled through this.
+  [[no_unique_address]] std::conditional_t<intrusive_source<Source>, no_cancel, asio::cancellation_signal> source_cancel_;
   // The source wait of a hub (intrusive): it holds the session while armed.
   struct armed_wait final : hub_waiter {
-    explicit armed_wait(asio::io_context::executor_type ex) : hub_waiter(ex, &notify) {}
-    std::shared_ptr<session> self;
-    static void notify(hub_waiter& w, std::error_code ec) {
-      auto& a = static_cast<armed_wait&>(w);
-      std::shared_ptr<session> s = std::move(a.self);
+    std::shared_ptr<session> self;  // set while armed
+    asio::io_context::executor_type notify_executor() const noexcept override { return self->executor(); }
+    void notify(std::error_code ec) override {
+      std::shared_ptr<session> s = std::move(self);
       s->source_done(ec);
     }
   };
-  struct no_wait {
-    explicit no_wait(asio::io_context::executor_type) {}
-  };
+  struct no_wait {};
   [[no_unique_address]] std::conditional_t<intrusive_source<Source>, armed_wait, no_wait> armed_;
-  std::optional<clock::time_point> expires_at_;
+  clock::time_point expires_at_ = clock::time_point::max();  // the token's expiry (max: none)
   clock::time_point last_received_;
   clock::time_point error_window_start_;
   unsigned errors_in_window_ = 0;
