@@ -13,8 +13,9 @@
 // N: connections measured; WARMUP (default 200): connections of the same kind opened
 // first and kept, so one-off growth (allocator arenas, hash tables) is not counted.
 // HOLD: seconds to keep the connections open after measuring (for a heap profiler).
-// Connections come from 127.0.x.y source addresses, 100 per address (the server caps
-// connections per address). Prints one line: kind, n, RSS before/after, bytes per
+// Connections come from 127.1.x.y source addresses, 100 per address (the server caps
+// connections per address; LASTMILE_CONN_MEM_PER_ADDRESS=1 gives every connection its
+// own, which adds the server's per-address count to the figure). Prints one line: kind, n, RSS before/after, bytes per
 // connection. The client's descriptor limit is raised to its hard limit; the server
 // needs N + WARMUP descriptors and --max-connections above that.
 #include <arpa/inet.h>
@@ -52,7 +53,11 @@ int connect_from(int port, int i) {
   }
   sockaddr_in src{};
   src.sin_family = AF_INET;
-  const int block = i / 100;
+  static const int per_address = [] {
+    const char* v = std::getenv("LASTMILE_CONN_MEM_PER_ADDRESS");
+    return v && std::atoi(v) > 0 ? std::atoi(v) : 100;
+  }();
+  const int block = i / per_address;
   std::string from = "127.1." + std::to_string(block / 250) + "." + std::to_string(1 + block % 250);
   inet_pton(AF_INET, from.c_str(), &src.sin_addr);
   if (bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) {

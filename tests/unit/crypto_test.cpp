@@ -68,6 +68,23 @@ TEST_CASE("sha1: FIPS 180 vectors") {
   CHECK(to_hex(sha1("")) == "da39a3ee5e6b4b0d3255bfef95601890afd80709");
   CHECK(to_hex(sha1("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")) ==
         "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
+  CHECK(to_hex(sha1("abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu")) ==
+        "a49b2446a02c645bf419f995b67091253a04a259");
+  CHECK(to_hex(sha1(std::string(1000000, 'a'))) == "34aa973cd4c4daa4f61eeb2bdbad27316534016f");
+}
+
+TEST_CASE("sha1: every length around the block and padding boundaries agrees with OpenSSL") {
+  std::string input;
+  for (std::size_t n = 0; n <= 300; ++n) {
+    std::array<unsigned char, 20> expected{};
+    unsigned int size = 0;
+    static constexpr unsigned char none[1] = {0};
+    REQUIRE(EVP_Digest(input.empty() ? none : reinterpret_cast<const unsigned char*>(input.data()), input.size(),
+                       expected.data(), &size, EVP_sha1(), nullptr) == 1);
+    INFO("length " << n);
+    CHECK(sha1(input) == expected);
+    input.push_back(static_cast<char>('A' + (n * 7) % 53));
+  }
 }
 
 TEST_CASE("sha1 + base64: RFC 6455 Sec-WebSocket-Accept example") {

@@ -1,4 +1,4 @@
-// Thin wrappers over OpenSSL 3 (one-shot, non-deprecated APIs only).
+// Thin wrappers over OpenSSL 3 (one-shot, non-deprecated APIs only), and SHA-1.
 //
 // Failures inside OpenSSL for hashing/MAC cannot happen with valid inputs short
 // of memory exhaustion or a broken provider setup, so they throw
@@ -8,6 +8,8 @@
 #include <array>
 #include <climits>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -75,16 +77,50 @@ inline std::array<unsigned char, sha256_size> hmac_sha256(std::string_view key,
   return mac;
 }
 
-/// SHA-1: only for protocols that mandate it (WebSocket Sec-WebSocket-Accept);
-/// never for anything security-relevant.
+/// SHA-1 (FIPS 180-4): only for protocols that mandate it (WebSocket
+/// Sec-WebSocket-Accept); never for anything security-relevant. Computed here,
+/// not through OpenSSL: a server that does no TLS and no HMAC then never touches
+/// libcrypto (its first EVP call pages in ~2 MB of it and builds its provider
+/// tables), and a 60-byte handshake input costs a fraction of a microsecond.
 inline std::array<unsigned char, sha1_size> sha1(std::string_view data) {
+  std::uint32_t h[5] = {0x67452301u, 0xEFCDAB89u, 0x98BADCFEu, 0x10325476u, 0xC3D2E1F0u};
+  auto rotl = [](std::uint32_t x, int n) { return (x << n) | (x >> (32 - n)); };
+  auto block = [&](const unsigned char* p) {
+    std::uint32_t w[80];
+    for (int i = 0; i < 16; ++i)
+      w[i] = (std::uint32_t(p[4 * i]) << 24) | (std::uint32_t(p[4 * i + 1]) << 16) |
+             (std::uint32_t(p[4 * i + 2]) << 8) | std::uint32_t(p[4 * i + 3]);
+    for (int i = 16; i < 80; ++i) w[i] = rotl(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+    std::uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+    for (int i = 0; i < 80; ++i) {
+      std::uint32_t f, k;
+      if (i < 20) f = (b & c) | (~b & d), k = 0x5A827999u;
+      else if (i < 40) f = b ^ c ^ d, k = 0x6ED9EBA1u;
+      else if (i < 60) f = (b & c) | (b & d) | (c & d), k = 0x8F1BBCDCu;
+      else f = b ^ c ^ d, k = 0xCA62C1D6u;
+      const std::uint32_t t = rotl(a, 5) + f + e + k + w[i];
+      e = d, d = c, c = rotl(b, 30), b = a, a = t;
+    }
+    h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e;
+  };
+  const auto* bytes = reinterpret_cast<const unsigned char*>(data.data());
+  std::size_t n = data.size();
+  std::size_t at = 0;
+  for (; n - at >= 64; at += 64) block(bytes + at);
+  // The last bytes, the 0x80 marker, zeros and the bit length (big-endian), in one
+  // or two blocks.
+  unsigned char tail[128] = {};
+  const std::size_t rest = n - at;
+  if (rest) std::memcpy(tail, bytes + at, rest);
+  tail[rest] = 0x80;
+  const std::size_t tail_size = rest < 56 ? 64 : 128;
+  const std::uint64_t bits = std::uint64_t(n) * 8;
+  for (int i = 0; i < 8; ++i) tail[tail_size - 1 - i] = static_cast<unsigned char>(bits >> (8 * i));
+  block(tail);
+  if (tail_size == 128) block(tail + 64);
   std::array<unsigned char, sha1_size> digest{};
-  unsigned int digest_length = 0;
-  if (EVP_Digest(crypto_internal::non_null_bytes(data), data.size(), digest.data(),
-                 &digest_length, EVP_sha1(), nullptr) != 1 ||
-      digest_length != digest.size()) {
-    crypto_internal::throw_openssl_error("SHA-1 failed");
-  }
+  for (int i = 0; i < 5; ++i)
+    for (int j = 0; j < 4; ++j) digest[4 * i + j] = static_cast<unsigned char>(h[i] >> (24 - 8 * j));
   return digest;
 }
 

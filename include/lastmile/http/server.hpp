@@ -353,6 +353,8 @@ class exchange {
   }
   detail::connection& conn_;
   std::unique_ptr<request_state> rs_;
+  std::unique_ptr<asio::steady_timer> shutdown_signal_;  // made on first use (wait_shutdown)
+  asio::cancellation_signal source_cancel_;  // a parked source wait without cancel_wait()
   bool keep_alive_ = false;  // the request's, kept when rs_ is dropped
   bool responded_ = false;
   bool streaming_ = false;
@@ -484,14 +486,14 @@ class connection : public std::enable_shared_from_this<connection>, private last
   // Called on this connection's loop when the server starts draining.
   void begin_drain() {
     if (adopter_) adopter_->on_shutdown();
-    if (phase_ == phase::idle && buffer_.empty()) stream_.cancel();  // nothing in flight: close now
+    if (phase_ == phase::idle && !buffered()) stream_.cancel();  // nothing in flight: close now
     if (parked_now_) unpark(wake::shutdown);
-    if (shutdown_signal_) shutdown_signal_->cancel();
+    if (ex_ && ex_->shutdown_signal_) ex_->shutdown_signal_->cancel();
   }
   void force_close() {
     stream_.close();
     if (parked_now_) unpark(wake::shutdown);
-    if (shutdown_signal_) shutdown_signal_->cancel();
+    if (ex_ && ex_->shutdown_signal_) ex_->shutdown_signal_->cancel();
   }
 
   // A parked exchange's source wait completed.
@@ -527,7 +529,7 @@ class connection : public std::enable_shared_from_this<connection>, private last
   void wait_idle() {
     stream_.socket().async_wait(http::stream::socket_type::wait_read, http::detail::exact_size([self = shared_from_this()](std::error_code ec) {
       if (ec || self->timed_out_ || !self->stream_.is_open() ||
-          (self->core_.draining && self->buffer_.empty()))
+          (self->core_.draining && !self->buffered()))
         return self->finish();
       self->fresh_ = true;
       self->spawn(std::nullopt);
@@ -586,11 +588,12 @@ class connection : public std::enable_shared_from_this<connection>, private last
   }
 
   asio::steady_timer& shutdown_signal() {
-    if (!shutdown_signal_) {
-      shutdown_signal_ = std::make_unique<asio::steady_timer>(stream_.get_executor());
-      shutdown_signal_->expires_at(asio::steady_timer::time_point::max());
+    auto& signal = ex_->shutdown_signal_;
+    if (!signal) {
+      signal = std::make_unique<asio::steady_timer>(stream_.get_executor());
+      signal->expires_at(asio::steady_timer::time_point::max());
     }
-    return *shutdown_signal_;
+    return *signal;
   }
 
   // --- parking (see http::parked) ---
@@ -598,8 +601,14 @@ class connection : public std::enable_shared_from_this<connection>, private last
   void park() {
     exchange& ex = *ex_;
     ex.park_pending_ = false;
-    parser_.reset();  // a new one for the next request
-    if (buffer_.empty()) std::string().swap(buffer_);  // keep no receive capacity while parked
+    // Nothing of the reading state while parked, but pipelined bytes (and a fresh
+    // parser for them).
+    if (!buffered()) {
+      in_.reset();
+    } else {
+      in_->parser.reset();
+      in_->parser.release_memory();
+    }
     if (ex.streaming_) {
       ex.rs_.reset();  // a stream's head is out: it needs nothing of the request
     } else {
@@ -612,7 +621,7 @@ class connection : public std::enable_shared_from_this<connection>, private last
     park_result_ = wake::none;
     parked_now_ = true;
     source_pending_ = true;
-    ex.parked_->start_wait(ex, asio::bind_cancellation_slot(source_cancel_.slot(), park_wake{shared_from_this(), generation}));
+    ex.parked_->start_wait(ex, asio::bind_cancellation_slot(ex.source_cancel_.slot(), park_wake{shared_from_this(), generation}));
     if (!parked_now_) return;  // the source completed at once
     if (ex.park_deadline_) arm_at(*ex.park_deadline_);
     if (!peer_watch_ && !peer_sent_) watch_peer();
@@ -626,7 +635,7 @@ class connection : public std::enable_shared_from_this<connection>, private last
     // completion resumes the exchange (so its handler never outlives the parking it
     // belongs to).
     if (source_pending_) {
-      if (!ex_->parked_->cancel_wait()) return source_cancel_.emit(asio::cancellation_type::all);
+      if (!ex_->parked_->cancel_wait()) return ex_->source_cancel_.emit(asio::cancellation_type::all);
       source_pending_ = false;
     }
     spawn_later(w);
@@ -686,20 +695,19 @@ class connection : public std::enable_shared_from_this<connection>, private last
       if (co_await stream_.handshake()) keep = false;
     }
     while (keep) {
-      if (!parser_) parser_ = std::make_unique<request_parser>(core_.options.limits);
-      parser_->reset();
+      in().parser.reset();
       phase_ = phase::idle;
       continue_sent_ = false;
       arm(first_ ? core_.options.header_timeout : core_.options.idle_timeout);
       first_ = false;
       auto r = co_await read_request();
       if (r == read_result::go_idle) {
-        parser_.reset();
+        in_.reset();  // nothing buffered: read_request saw to that
         co_return wait_idle();
       }
       if (r == read_result::closed) break;
-      if (parser_->failed()) {
-        const auto& err = parser_->error();
+      if (in_->parser.failed()) {
+        const auto& err = in_->parser.error();
         co_await send_error_and_close(err.status, err.code, err.message);
         break;
       }
@@ -707,13 +715,12 @@ class connection : public std::enable_shared_from_this<connection>, private last
       phase_ = phase::handling;
       core_.stats.requests_total.fetch_add(1, std::memory_order_relaxed);
       ex_.reset(new exchange(*this));
-      std::swap(ex_->rs_->req, parser_->get());  // the parser's request keeps its capacity for the next one
+      std::swap(ex_->rs_->req, in_->parser.get());  // the parser's request keeps its capacity for the next one
       ex_->keep_alive_ = ex_->rs_->req.keep_alive;
       co_await dispatch(*ex_);
       if (ex_->adopted_) {  // an upgraded session owns the connection now
-        parser_.reset();
-        std::string().swap(buffer_);  // the session took what was buffered
-        ex_.reset();                  // and copied what it needs of the exchange
+        in_.reset();  // the session took what was buffered
+        ex_.reset();  // and copied what it needs of the exchange
         co_return;
       }
       if (ex_->park_pending_) co_return park();
@@ -736,7 +743,7 @@ class connection : public std::enable_shared_from_this<connection>, private last
     }
     const bool done = ex.upgraded_ || ex.streaming_ || !ex.keep_alive() || !stream_.is_open();
     const bool upgraded = ex.upgraded_;
-    if (parser_ && ex.rs_) std::swap(ex.rs_->req, parser_->get());
+    if (in_ && ex.rs_) std::swap(ex.rs_->req, in_->parser.get());
     ex_.reset();
     if (done && !upgraded && stream_.is_open()) co_await graceful_close();
     co_return !done;
@@ -746,38 +753,40 @@ class connection : public std::enable_shared_from_this<connection>, private last
   // is done (closed by the peer, timed out, or draining while idle); go_idle: plain
   // TCP with nothing of a next request yet (the caller waits without a coroutine).
   asio::awaitable<read_result> read_request() {
+    request_parser& parser = in_->parser;
+    std::string& buffer = in_->buffer;
     for (;;) {
-      if (!buffer_.empty()) {
-        std::size_t used = parser_->feed(buffer_.data(), buffer_.size());
-        buffer_.erase(0, used);
-        if (parser_->complete() || parser_->failed()) co_return read_result::request;  // common case: all at once
-        if (parser_->started() && phase_ == phase::idle) {
+      if (!buffer.empty()) {
+        std::size_t used = parser.feed(buffer.data(), buffer.size());
+        buffer.erase(0, used);
+        if (parser.complete() || parser.failed()) co_return read_result::request;  // common case: all at once
+        if (parser.started() && phase_ == phase::idle) {
           phase_ = phase::head;
           arm(core_.options.header_timeout);
         }
-        if (parser_->headers_complete() && phase_ == phase::head) {
+        if (parser.headers_complete() && phase_ == phase::head) {
           phase_ = phase::body;
           arm(core_.options.body_timeout);
-          if (!parser_->complete() && parser_->get().expect_continue && !continue_sent_) {
+          if (!parser.complete() && parser.get().expect_continue && !continue_sent_) {
             continue_sent_ = true;
             std::error_code ec;
             co_await stream_.write(asio::buffer(std::string_view("HTTP/1.1 100 Continue\r\n\r\n")), ec);
             if (ec) co_return read_result::closed;
           }
         }
-        if (parser_->complete() || parser_->failed()) co_return read_result::request;
+        if (parser.complete() || parser.failed()) co_return read_result::request;
       }
       if (core_.draining && phase_ == phase::idle) co_return read_result::closed;
-      if (phase_ == phase::idle && buffer_.empty()) {
+      if (phase_ == phase::idle && buffer.empty()) {
         // Waiting for the next request with nothing of it yet: keep no memory for it
         // (an idle keep-alive connection holds neither request capacity nor buffer).
-        parser_->release_memory();
-        std::string().swap(buffer_);
+        parser.release_memory();
+        std::string().swap(buffer);
         if (!fresh_ && !stream_.is_tls()) co_return read_result::go_idle;
       }
       fresh_ = false;
       std::error_code ec;
-      co_await stream_.read_append(buffer_, loop_.scratch(), ec);
+      co_await stream_.read_append(buffer, loop_.scratch(), ec);
       if (ec) {
         if (timed_out_ && phase_ != phase::idle) co_await send_error_and_close(408, "timeout", "request not received in time");
         co_return read_result::closed;
@@ -885,14 +894,24 @@ class connection : public std::enable_shared_from_this<connection>, private last
   loop& loop_;
   http::stream stream_;
   ip_key remote_;  // the peer's address, compactly (remote_address() rebuilds it)
-  std::unique_ptr<request_parser> parser_;  // while reading requests; none while idle or parked
+  // What reading requests needs: the parser and the bytes received but not yet
+  // parsed. Allocated while requests are read or handled, and while pipelined bytes
+  // wait; an idle, parked or adopted connection has none.
+  struct reading {
+    explicit reading(const parser_limits& limits) : parser(limits) {}
+    request_parser parser;
+    std::string buffer;
+  };
+  reading& in() {
+    if (!in_) in_ = std::make_unique<reading>(core_.options.limits);
+    return *in_;
+  }
+  bool buffered() const noexcept { return in_ && !in_->buffer.empty(); }
+  std::unique_ptr<reading> in_;
   std::unique_ptr<exchange> ex_;            // the request being answered (or parked)
   adopter* adopter_ = nullptr;              // the session that adopted the connection
   connection* prev_in_loop_ = nullptr;      // the loop's list of connections
   connection* next_in_loop_ = nullptr;
-  std::string buffer_;  // received, not yet parsed
-  std::unique_ptr<asio::steady_timer> shutdown_signal_;  // made on first use (exchange::wait_shutdown)
-  asio::cancellation_signal source_cancel_;  // a parked exchange's source wait
   std::uint32_t park_generation_ = 0;
   std::uint32_t peer_watch_id_ = 0;
   phase phase_ = phase::idle;
@@ -1046,7 +1065,7 @@ inline asio::awaitable<std::error_code> exchange::write_raw(std::string_view byt
   co_return ec;
 }
 
-inline std::string exchange::take_buffered() { return std::exchange(conn_.buffer_, {}); }
+inline std::string exchange::take_buffered() { return conn_.in_ ? std::exchange(conn_.in_->buffer, {}) : std::string(); }
 
 inline asio::awaitable<void> exchange::wait_peer_closed() {
   // Read into the connection buffer (pipelined bytes are kept) up to a bound.
@@ -1054,7 +1073,8 @@ inline asio::awaitable<void> exchange::wait_peer_closed() {
   std::string dropped;
   for (;;) {
     std::error_code ec;
-    auto& into = conn_.buffer_.size() < keep_at_most ? conn_.buffer_ : dropped;
+    std::string& buffered = conn_.in().buffer;
+    auto& into = buffered.size() < keep_at_most ? buffered : dropped;
     co_await conn_.stream_.read_append(into, conn_.loop_.scratch(), ec);
     if (ec) co_return;
     dropped.clear();

@@ -733,20 +733,21 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
   clock::time_point last_received_;
   clock::time_point error_window_start_;
   unsigned errors_in_window_ = 0;
-  bool deflate_events_ = false;
-  bool filter_dirty_ = false;
-  bool source_wait_pending_ = false;
-  bool ping_due_ = false;
-  bool close_queued_ = false;     // no more replies or events after this
-  bool server_initiated_ = false;
-  bool close_sent_ = false;
-  bool peer_gone_ = false;
-  bool reader_done_ = false;
-  bool read_pending_ = false;
-  bool read_paused_ = false;
-  bool stop_ = false;
-  bool writer_running_ = false;
-  bool ending_ = false;           // end() runs: no new writer
+  // Flags as bits: a session is kept per idle connection.
+  bool deflate_events_ : 1 = false;
+  bool filter_dirty_ : 1 = false;
+  bool source_wait_pending_ : 1 = false;
+  bool ping_due_ : 1 = false;
+  bool close_queued_ : 1 = false;     // no more replies or events after this
+  bool server_initiated_ : 1 = false;
+  bool close_sent_ : 1 = false;
+  bool peer_gone_ : 1 = false;
+  bool reader_done_ : 1 = false;
+  bool read_pending_ : 1 = false;
+  bool read_paused_ : 1 = false;
+  bool stop_ : 1 = false;
+  bool writer_running_ : 1 = false;
+  bool ending_ : 1 = false;           // end() runs: no new writer
 };
 
 // Where subscriptions start by default: `?resumeFrom=<cursor|earliest|latest>`
