@@ -916,18 +916,19 @@ class connection : public std::enable_shared_from_this<connection>, private last
   std::uint32_t peer_watch_id_ = 0;
   phase phase_ = phase::idle;
   wake park_result_ = wake::none;
-  bool first_ = true;
-  bool fresh_ = false;  // woken from the idle wait: read before going idle again
-  bool timed_out_ = false;
-  bool alive_ = true;
-  bool continue_sent_ = false;
-  bool parked_now_ = false;
-  bool source_pending_ = false;
-  bool peer_watch_ = false;   // a readiness wait is on the socket
-  bool peer_closed_ = false;  // the peer closed while watched
-  bool peer_sent_ = false;    // the peer sent bytes while watched (watching stopped)
-  bool in_loop_ = false;      // linked in the loop's list
-  bool remote_v4_ = false;    // remote_ holds an IPv4 address
+  // Flags as bits: a connection object is kept per open connection.
+  bool first_ : 1 = true;
+  bool fresh_ : 1 = false;  // woken from the idle wait: read before going idle again
+  bool timed_out_ : 1 = false;
+  bool alive_ : 1 = true;
+  bool continue_sent_ : 1 = false;
+  bool parked_now_ : 1 = false;
+  bool source_pending_ : 1 = false;
+  bool peer_watch_ : 1 = false;   // a readiness wait is on the socket
+  bool peer_closed_ : 1 = false;  // the peer closed while watched
+  bool peer_sent_ : 1 = false;    // the peer sent bytes while watched (watching stopped)
+  bool in_loop_ : 1 = false;      // linked in the loop's list
+  bool remote_v4_ : 1 = false;    // remote_ holds an IPv4 address
 };
 
 inline void park_wake::operator()(std::error_code ec) const { conn->on_source(generation, ec); }

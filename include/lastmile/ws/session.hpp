@@ -147,7 +147,8 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
 
   session(http::exchange& ex, Source& source, const options& o, const handshake_result& hs, position resume)
       : source_(source), o_(o),
-        parser_(parser_options{.max_message_size = o.max_message_size}), resume_(resume) {
+        parser_(parser_options{.max_message_size = o.max_message_size}), resume_at_(resume.at),
+        resume_kind_(static_cast<std::uint8_t>(resume.k)) {
     if (hs.deflate) {
       parser_.enable_deflate(hs.deflate->params);
       // Shared compressed frames need our window at 15 and a reset per message.
@@ -369,7 +370,7 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
     auto filter = topic_filter::parse({std::string_view(m.topic)});
     if (!filter) return send_error(error_codes::bad_topic, "invalid topic");
     if (!may_read(*filter)) return send_error(error_codes::forbidden, "this token may not read " + m.topic);
-    cursor start = lastmile::resolve(source_, m.from.value_or(resume_));
+    cursor start = lastmile::resolve(source_, m.from.value_or(position{static_cast<position::kind>(resume_kind_), resume_at_}));
     auto same = std::find_if(subs_.begin(), subs_.end(), [&](const subscription& s) { return s.is(m.topic); });
     if (same != subs_.end()) {
       same->at = start;  // subscribing again restarts the subscription where asked
@@ -712,7 +713,7 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
   const options& o_;
   std::unique_ptr<const auth::claims> claims_;  // the upgrade request's (none: anonymous)
   frame_parser parser_;
-  position resume_;               // ?resumeFrom=, the default start of subscriptions
+  cursor resume_at_;              // ?resumeFrom=, the default start of subscriptions (with resume_kind_)
   std::vector<subscription> subs_;
   std::unique_ptr<extra_state> extra_;  // see extra_state: none while idle
   struct no_cancel {};
@@ -748,6 +749,7 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
   bool stop_ : 1 = false;
   bool writer_running_ : 1 = false;
   bool ending_ : 1 = false;           // end() runs: no new writer
+  std::uint8_t resume_kind_ : 2;      // position::kind of ?resumeFrom=
 };
 
 // Where subscriptions start by default: `?resumeFrom=<cursor|earliest|latest>`
