@@ -500,11 +500,15 @@ class connection : public std::enable_shared_from_this<connection>, private last
   void on_source(std::uint32_t generation, std::error_code ec) {
     if (generation != park_generation_ || !source_pending_) return;
     source_pending_ = false;
-    if (parked_now_) {  // from the source's completion handler: resume now
+    if (parked_now_) {
+      // Resumed on a later turn, as a WebSocket writer is, not inline in the
+      // source's completion (which runs every stream woken by one publish in one
+      // handler): measured faster, SSE fan-out to 1,000 +12% events/s and p50
+      // latency 22 -> 13 ms (docs/benchmarks.md).
       parked_now_ = false;
       park_result_ = ec ? wake::source_error : wake::event;
       disarm();
-      return spawn(park_result_);
+      return spawn_later(park_result_);
     }
     spawn_later(park_result_);  // the cancellation unpark asked for has completed
   }
