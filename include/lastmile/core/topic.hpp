@@ -40,6 +40,8 @@ class topic_filter {
     bool matches(std::string_view topic) const noexcept {
       return prefix ? (topic.size() > text.size() && topic.starts_with(text)) : topic == text;
     }
+    // As a client writes it (`orders` or `orders.*`).
+    std::string to_string() const { return prefix ? text + "*" : text; }
     friend bool operator==(const pattern&, const pattern&) = default;
   };
 
@@ -84,7 +86,7 @@ class topic_filter {
   // The text form of each pattern, as a client would write it.
   std::vector<std::string> to_strings() const {
     std::vector<std::string> out;
-    for (const auto& p : patterns_) out.push_back(p.prefix ? p.text + "*" : p.text);
+    for (const auto& p : patterns_) out.push_back(p.to_string());
     return out;
   }
 

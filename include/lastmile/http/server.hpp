@@ -531,13 +531,13 @@ class connection : public std::enable_shared_from_this<connection>, private last
   // Plain TCP between requests: one readiness wait, no coroutine. The deadline
   // (idle or header timeout) or a drain cancels it.
   void wait_idle() {
-    stream_.socket().async_wait(http::stream::socket_type::wait_read, http::detail::exact_size([self = shared_from_this()](std::error_code ec) {
+    stream_.async_wait_readable([self = shared_from_this()](std::error_code ec) {
       if (ec || self->timed_out_ || !self->stream_.is_open() ||
           (self->core_.draining && !self->buffered()))
         return self->finish();
       self->fresh_ = true;
       self->spawn(std::nullopt);
-    }));
+    });
   }
 
   // The connection's one deadline is an entry in its loop's timer wheel: arming,
@@ -651,8 +651,7 @@ class connection : public std::enable_shared_from_this<connection>, private last
   void watch_peer() {
     peer_watch_ = true;
     auto id = ++peer_watch_id_;
-    stream_.socket().async_wait(http::stream::socket_type::wait_read,
-                                http::detail::exact_size([self = shared_from_this(), id](std::error_code ec) { self->on_peer(id, ec); }));
+    stream_.async_wait_readable([self = shared_from_this(), id](std::error_code ec) { self->on_peer(id, ec); });
   }
   void on_peer(std::uint32_t id, std::error_code ec) {
     if (id != peer_watch_id_) return;  // cancelled by stop_peer_watch

@@ -132,25 +132,25 @@ class stream {
           });
       return;
     }
-    std::get<0>(s_).async_wait(socket_type::wait_read,
-                               detail::exact_size([this, &dst, scratch, h = std::forward<Handler>(handler)](std::error_code ec) mutable {
-                                 if (ec) return std::move(h)(ec, std::size_t{0});
-                                 std::size_t n = std::get<0>(s_).read_some(asio::buffer(scratch.data(), scratch.size()), ec);
-                                 if (ec == asio::error::would_block || ec == asio::error::try_again)
-                                   return async_read_append(dst, scratch, std::move(h));  // spurious wake-up
-                                 if (!ec) dst.append(scratch.data(), n);
-                                 std::move(h)(ec, ec ? std::size_t{0} : n);
-                               }));
+    async_wait_readable([this, &dst, scratch, h = std::forward<Handler>(handler)](std::error_code ec) mutable {
+      if (ec) return std::move(h)(ec, std::size_t{0});
+      std::size_t n = read_available(scratch, ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again)
+        return async_read_append(dst, scratch, std::move(h));  // spurious wake-up
+      if (!ec) dst.append(scratch.data(), n);
+      std::move(h)(ec, ec ? std::size_t{0} : n);
+    });
   }
 
-  // Plain TCP only (not is_tls()): `handler(std::error_code)` runs once, on the
-  // socket's executor, when the socket is readable (bytes, EOF or an error), then
-  // read_available() takes what is there. The lightest way to wait for a peer: the
-  // pending operation holds the handler and nothing else (no buffer), so a caller
-  // can parse straight out of a shared scratch buffer.
+  // `handler(std::error_code)` runs once, on the socket's executor, when the socket
+  // is readable (bytes, EOF or an error; with TLS, the socket under it); on plain TCP
+  // read_available() then takes what is there. The lightest way to wait for a peer:
+  // the pending operation holds the handler and nothing else (no buffer, allocated
+  // at its exact size), so a caller can parse straight out of a shared scratch
+  // buffer, or just peek.
   template <class Handler>
   void async_wait_readable(Handler&& handler) {
-    std::get<0>(s_).async_wait(socket_type::wait_read, detail::exact_size(std::forward<Handler>(handler)));
+    socket().async_wait(socket_type::wait_read, detail::exact_size(std::forward<Handler>(handler)));
   }
   // Plain TCP only: a non-blocking read into `into`. n > 0 bytes; 0 with ec set:
   // asio::error::eof (the peer closed), would_block / try_again (nothing there yet:

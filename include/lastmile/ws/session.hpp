@@ -198,7 +198,7 @@ class session : public std::enable_shared_from_this<session<Source>>, private ht
     topic_filter filter;  // one pattern: the topic as the client wrote it, parsed
     cursor at;            // everything after it is still to be sent
     // The topic as the client wrote it (`orders` or `orders.*`).
-    std::string topic() const { return filter.to_strings().front(); }
+    std::string topic() const { return filter.patterns().front().to_string(); }
     bool is(std::string_view topic) const {
       const auto& p = filter.patterns().front();
       if (!p.prefix) return topic == p.text;
